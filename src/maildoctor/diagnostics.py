@@ -1,0 +1,125 @@
+"""Diagnostics are data: checks return them, renderers print them.
+
+A :class:`Diagnostic` is located twice: by its dotted path in the merged config
+(``email.smtp_pass``) and by ``file:line:column`` in the file that set it.
+Lines and columns are 1-based, as editors show them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Severity(StrEnum):
+    """How bad a finding is. ``ERROR`` means email will not work as configured."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return {"error": 2, "warning": 1, "info": 0}[self.value]
+
+
+class Applicability(StrEnum):
+    """Whether ``maildoctor fix`` may apply a fix on its own (ruff's terms)."""
+
+    SAFE = "safe"  # applied by `fix`
+    UNSAFE = "unsafe"  # applied by `fix --unsafe-fixes` only
+    DISPLAY_ONLY = "display-only"  # advice for a human; never applied
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a finding points: a file position and the dotted config path."""
+
+    file: str
+    line: int
+    column: int
+    path: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "column": self.column, "path": self.path}
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One machine-applicable change to a config file, used by ``maildoctor fix``.
+
+    ``action`` is one of:
+      - ``rename-key``: rename the key at ``path`` to ``value`` (a key name)
+      - ``move-key``: move the key at ``path`` under the mapping at ``value`` (a dotted path)
+      - ``set-value``: replace the value at ``path`` with ``value``
+      - ``quote-value``: keep the value at ``path`` but write it as a quoted string
+      - ``delete-key``: remove the key at ``path``
+      - ``insert-key``: add key ``path`` with ``value``
+    """
+
+    action: str
+    file: str
+    path: str
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class Fix:
+    """How to repair a finding: words for a human, and edits for ``fix`` when possible."""
+
+    message: str
+    applicability: Applicability = Applicability.DISPLAY_ONLY
+    edits: tuple[Edit, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "message": self.message,
+            "applicability": self.applicability.value,
+            "edits": [
+                {"action": e.action, "file": e.file, "path": e.path, "value": e.value}
+                for e in self.edits
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding.
+
+    ``consequence`` says what Synapse will do, in Synapse's own words where it has any
+    (its exact error text), or plainly ("the request hangs, nothing is logged").
+    """
+
+    code: str
+    name: str
+    severity: Severity
+    message: str
+    consequence: str = ""
+    fix: Fix | None = None
+    locations: tuple[Location, ...] = field(default_factory=tuple)
+
+    @property
+    def location(self) -> Location | None:
+        return self.locations[0] if self.locations else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "severity": self.severity.value,
+            "message": self.message,
+            "consequence": self.consequence,
+            "fix": self.fix.to_json() if self.fix else None,
+            "locations": [loc.to_json() for loc in self.locations],
+        }
+
+
+def sort_key(d: Diagnostic) -> tuple[str, int, int, str]:
+    loc = d.location
+    if loc is None:
+        return ("", 0, 0, d.code)
+    return (loc.file, loc.line, loc.column, d.code)
