@@ -1,0 +1,3 @@
+from maildoctor.cli.main import main
+
+main()
