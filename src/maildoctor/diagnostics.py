@@ -118,8 +118,9 @@ class Diagnostic:
         }
 
 
-def sort_key(d: Diagnostic) -> tuple[str, int, int, str]:
+def sort_key(d: Diagnostic) -> tuple[int, str, int, int, str]:
+    """Errors first (what breaks mail), then by position."""
     loc = d.location
     if loc is None:
-        return ("", 0, 0, d.code)
-    return (loc.file, loc.line, loc.column, d.code)
+        return (-d.severity.rank, "", 0, 0, d.code)
+    return (-d.severity.rank, loc.file, loc.line, loc.column, d.code)

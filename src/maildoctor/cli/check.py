@@ -1,0 +1,58 @@
+"""``maildoctor check``: read the config as Synapse does and report every email problem."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from maildoctor.cli.common import config_paths_arguments, fail_unusable, resolve_paths
+from maildoctor.cli.exit_status import ExitStatus
+
+
+def _split(values: tuple[str, ...]) -> list[str]:
+    return [part for v in values for part in v.split(",") if part.strip()]
+
+
+@click.command("check")
+@config_paths_arguments
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
+              show_default=True, help="Output format.")
+@click.option("--select", multiple=True, metavar="CODES",
+              help="Only these rules (codes, code prefixes like MD3, or names; comma-separated).")
+@click.option("--ignore", multiple=True, metavar="CODES", help="Skip these rules.")
+@click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
+@click.option("--synapse-version", metavar="X.Y[.Z]",
+              help="Check against this Synapse version (default: the newest known).")
+@click.option("--color/--no-color", default=None, help="Force colours on or off.")
+def command(paths: tuple[str, ...], config: tuple[str, ...], fmt: str, select: tuple[str, ...],
+            ignore: tuple[str, ...], strict: bool, synapse_version: str | None,
+            color: bool | None) -> None:
+    """Check Synapse's email configuration, read exactly as Synapse reads it.
+
+    PATHS are config files or directories, in the order you give Synapse's -c options.
+    Exit status: 0 no errors, 1 errors (or warnings with --strict), 2 unusable input.
+    """
+    from maildoctor.config.check import check, validate_selectors
+    from maildoctor.errors import ConfigLoadError
+
+    all_paths = resolve_paths(paths, config)
+    selected, ignored = _split(select), _split(ignore)
+    unknown = validate_selectors(selected + ignored)
+    if unknown:
+        raise click.UsageError(f"no rule matches {', '.join(unknown)} (see `maildoctor rules`)")
+    try:
+        result = check(all_paths, synapse_version=synapse_version, select=selected,
+                       ignore=ignored)
+    except ValueError as exc:  # a bad --synapse-version
+        raise click.BadParameter(str(exc), param_hint="--synapse-version") from exc
+    except ConfigLoadError as exc:
+        fail_unusable(exc)
+    renderer = importlib.import_module(f"maildoctor.render.{fmt}")
+    renderer.render(result, sys.stdout, color=color)
+    from maildoctor.diagnostics import Severity
+
+    if result.has_errors or (strict and result.count(Severity.WARNING)):
+        sys.exit(ExitStatus.PROBLEMS)
+    sys.exit(ExitStatus.OK)

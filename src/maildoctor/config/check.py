@@ -1,0 +1,82 @@
+"""``check()``: load a config as Synapse does and run every rule on it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from maildoctor.config.load import LoadedConfig, load
+from maildoctor.config.rules import LintContext, all_rules, run_rules
+from maildoctor.config.schema import NEWEST, Version, parse_version
+from maildoctor.diagnostics import Diagnostic, Severity, sort_key
+from maildoctor.synapse.settings import EmailSettings
+
+
+@dataclass
+class CheckResult:
+    config: LoadedConfig
+    diagnostics: list[Diagnostic]
+    version: Version
+
+    @property
+    def settings(self) -> EmailSettings:
+        from maildoctor.synapse.settings import settings_from_config
+
+        return settings_from_config(self.config.merged)
+
+    def count(self, severity: Severity) -> int:
+        return sum(1 for d in self.diagnostics if d.severity is severity)
+
+    @property
+    def has_errors(self) -> bool:
+        return self.count(Severity.ERROR) > 0
+
+
+def _matches(d: Diagnostic, selectors: Iterable[str]) -> bool:
+    for sel in selectors:
+        s = sel.strip()
+        if not s:
+            continue
+        if s.lower() == d.name or (s.upper() and d.code.startswith(s.upper())) or s.upper() == "ALL":
+            return True
+    return False
+
+
+def validate_selectors(selectors: Iterable[str]) -> list[str]:
+    """Return the selectors that match no rule (code, code prefix, name, or ALL)."""
+    rules = all_rules()
+    bad = []
+    for sel in selectors:
+        s = sel.strip()
+        if s.upper() == "ALL":
+            continue
+        if not any(r.code.startswith(s.upper()) or r.name == s.lower() for r in rules.values()):
+            bad.append(sel)
+    return bad
+
+
+def check(
+    paths: Sequence[str],
+    *,
+    synapse_version: str | Version | None = None,
+    select: Sequence[str] = (),
+    ignore: Sequence[str] = (),
+) -> CheckResult:
+    """Check the config at ``paths`` (files or directories, in ``-c`` order).
+
+    Raises :class:`maildoctor.errors.ConfigLoadError` when the files cannot be used at all.
+    """
+    if synapse_version is None:
+        version = NEWEST
+    elif isinstance(synapse_version, Version):
+        version = synapse_version
+    else:
+        version = parse_version(synapse_version)
+    config = load(paths)
+    diagnostics = run_rules(LintContext(config, version))
+    if select:
+        diagnostics = [d for d in diagnostics if _matches(d, select)]
+    if ignore:
+        diagnostics = [d for d in diagnostics if not _matches(d, ignore)]
+    diagnostics.sort(key=sort_key)
+    return CheckResult(config, diagnostics, version)

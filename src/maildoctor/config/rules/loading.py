@@ -1,0 +1,121 @@
+"""MD0xx: how Synapse finds, parses and merges the config files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from maildoctor.config.load import dotted
+from maildoctor.config.rules import LintContext, rule
+from maildoctor.diagnostics import Applicability, Diagnostic, Edit, Fix, Location, Severity
+
+
+@rule("MD001", "duplicate-key", Severity.WARNING, "A key appears twice in one file")
+def duplicate_key(ctx: LintContext) -> Iterator[Diagnostic]:
+    """PyYAML, which Synapse uses, keeps the *last* value of a key written twice in one
+    mapping, without a word. Editing the first occurrence then has no effect."""
+    for pf in ctx.config.files:
+        for dup in pf.duplicates:
+            name = dotted(dup.path)
+            yield ctx.diag(
+                "MD001",
+                f"`{name}` is set twice in this file (lines {dup.first.key_line} and "
+                f"{dup.later.key_line}); Synapse uses the last one",
+                consequence=f"Synapse silently ignores line {dup.first.key_line}.",
+                fix=Fix(f"Delete one of the two `{dup.path[-1]}` lines, keeping the value you "
+                        "mean.", Applicability.DISPLAY_ONLY),
+                locations=(
+                    Location(pf.path, dup.first.key_line, dup.first.key_column, name),
+                    Location(pf.path, dup.later.key_line, dup.later.key_column, name),
+                ),
+            )
+
+
+@rule("MD002", "email-block-replaced", Severity.ERROR,
+      "A later config file replaces the whole email: block of an earlier one")
+def email_block_replaced(ctx: LintContext) -> Iterator[Diagnostic]:
+    """Synapse merges config files with a shallow ``dict.update``: a top-level key in a later
+    file replaces the earlier value whole. Splitting ``email:`` across two files (say the
+    password in ``20-secret.yaml``) loses every key of the first file."""
+    for ov in ctx.config.overrides:
+        if ov.key != "email":
+            continue
+        earlier = ov.earlier.data.get("email")
+        later = ov.later.data.get("email")
+        earlier_keys = set(earlier) if isinstance(earlier, dict) else set()
+        later_keys = set(later) if isinstance(later, dict) else set()
+        lost = sorted(str(k) for k in earlier_keys - later_keys)
+        node = ov.later.nodes.get(("email",))
+        first = ov.earlier.nodes.get(("email",))
+        locs = []
+        if node is not None:
+            locs.append(Location(ov.later.path, node.key_line, node.key_column, "email"))
+        if first is not None:
+            locs.append(Location(ov.earlier.path, first.key_line, first.key_column, "email"))
+        lost_text = ", ".join(f"`{k}`" for k in lost) if lost else "nothing (same keys)"
+        consequence = (
+            f"Synapse uses only the email: block of {ov.later.path}; the keys only in "
+            f"{ov.earlier.path} are ignored: {lost_text}."
+        )
+        if "notif_from" in lost:
+            consequence += (
+                " Without notif_from Synapse refuses to start: 'Password reset emails are "
+                "enabled on this homeserver due to a partial 'email' block. However, the "
+                "following required keys are missing: email.notif_from'."
+            )
+        yield ctx.diag(
+            "MD002",
+            f"the email: block in {ov.later.path} replaces the one in {ov.earlier.path}",
+            consequence=consequence,
+            fix=Fix("Keep the whole email: block in one file (Synapse does not merge inside "
+                    "a top-level key).", Applicability.DISPLAY_ONLY),
+            locations=tuple(locs),
+            severity=Severity.ERROR if lost else Severity.WARNING,
+        )
+
+
+@rule("MD003", "file-ignored", Severity.WARNING,
+      "A config file is empty or not a mapping, so Synapse ignores it")
+def file_ignored(ctx: LintContext) -> Iterator[Diagnostic]:
+    """A file whose YAML is empty, or is a list or a plain value rather than ``key: value``
+    pairs, is skipped by Synapse with only a line on stdout."""
+    for pf in ctx.config.files:
+        if pf.used:
+            continue
+        what = "empty" if pf.data is None else f"a {type(pf.data).__name__}, not a mapping"
+        yield ctx.diag(
+            "MD003",
+            f"this file is {what}; Synapse ignores it",
+            consequence=f"Synapse prints: File {pf.path!r} is empty or doesn't parse into a "
+                        "key-value map. IGNORING.",
+            fix=Fix("Write the settings as `key: value` lines, or remove the file.",
+                    Applicability.DISPLAY_ONLY),
+            locations=(Location(pf.path, 1, 1, ""),),
+        )
+
+
+@rule("MD004", "file-skipped", Severity.WARNING,
+      "A file in a config directory is skipped because it does not end in .yaml")
+def file_skipped(ctx: LintContext) -> Iterator[Diagnostic]:
+    """When ``-c`` names a directory, Synapse reads only regular files ending in ``.yaml``.
+    A ``.yml`` file, any other file and any subdirectory are skipped (with a message on
+    stdout, not in the log)."""
+    for sk in ctx.config.skipped:
+        if sk.reason == "subdirectory":
+            message = "subdirectory in a config directory; Synapse does not read it"
+            said = f"Found subdirectory in config directory: {sk.path!r}. IGNORING."
+            fix = Fix("Move its files up into the config directory if they are config.",
+                      Applicability.DISPLAY_ONLY)
+            severity = Severity.INFO
+        else:
+            message = "file does not end in .yaml; Synapse does not read it"
+            said = ("Found file in config directory that does not end in '.yaml': "
+                    f"{sk.path!r}. IGNORING.")
+            if sk.path.endswith(".yml"):
+                fix = Fix(f"Rename it to {sk.path[:-4]}.yaml.", Applicability.UNSAFE,
+                          (Edit("rename-file", sk.path, "", sk.path[:-4] + ".yaml"),))
+                severity = Severity.WARNING
+            else:
+                fix = Fix("Rename it to end in .yaml if it is config.", Applicability.DISPLAY_ONLY)
+                severity = Severity.INFO
+        yield ctx.diag("MD004", message, consequence=f"Synapse prints: {said}", fix=fix,
+                       locations=(Location(sk.path, 1, 1, ""),), severity=severity)

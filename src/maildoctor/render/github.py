@@ -1,0 +1,32 @@
+"""GitHub Actions workflow annotations (``::error file=...,line=...::message``)."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from maildoctor.config.check import CheckResult
+from maildoctor.diagnostics import Severity
+
+LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_prop(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render(result: CheckResult, stream: TextIO, *, color: bool | None = None) -> None:
+    for d in result.diagnostics:
+        props = [f"title={_escape_prop(f'{d.code} {d.name}')}"]
+        if d.location:
+            props = [f"file={_escape_prop(d.location.file)}", f"line={d.location.line}",
+                     f"col={d.location.column}", *props]
+        body = d.message
+        if d.consequence:
+            body += f"\nSynapse: {d.consequence}"
+        if d.fix:
+            body += f"\nFix: {d.fix.message}"
+        stream.write(f"::{LEVEL[d.severity]} {','.join(props)}::{_escape_data(body)}\n")

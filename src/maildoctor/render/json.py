@@ -1,0 +1,27 @@
+"""Machine output: one JSON document with a format ``version``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TextIO
+
+from maildoctor.config.check import CheckResult
+from maildoctor.diagnostics import Severity
+
+FORMAT_VERSION = 1
+
+
+def to_json(result: CheckResult) -> dict[str, Any]:
+    return {
+        "version": FORMAT_VERSION,
+        "tool": "maildoctor",
+        "synapse_version": str(result.version),
+        "files": [pf.path for pf in result.config.files],
+        "summary": {s.value: result.count(s) for s in Severity},
+        "diagnostics": [d.to_json() for d in result.diagnostics],
+    }
+
+
+def render(result: CheckResult, stream: TextIO, *, color: bool | None = None) -> None:
+    json.dump(to_json(result), stream, indent=2, ensure_ascii=False)
+    stream.write("\n")
