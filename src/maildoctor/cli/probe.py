@@ -1,0 +1,116 @@
+"""``maildoctor probe``: test the SMTP server stage by stage, as Synapse would use it, and
+name the root cause, the key to change, and what Synapse will do."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from typing import Any
+
+import click
+
+from maildoctor.cli.common import config_paths_arguments, fail_unusable, resolve_paths
+from maildoctor.cli.exit_status import ExitStatus
+
+STOP_POINTS = ("resolve", "connect", "tls", "ehlo", "auth", "envelope")
+MARK = {"ok": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red"),
+        "skipped": ("-", "dim")}
+
+
+@click.command("probe")
+@config_paths_arguments
+@click.option("--to", metavar="ADDRESS", help="Also test RCPT TO for this recipient (no mail "
+              "is sent: the probe never sends DATA).")
+@click.option("--timeout", type=click.FloatRange(0.1, 300), default=10.0, show_default=True,
+              help="Seconds to wait for any single step.")
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False),
+              help="Also trust this CA (what SSL_CERT_FILE would do for Synapse).")
+@click.option("--all-mechanisms", is_flag=True,
+              help="Also try every offered AUTH mechanism and report which work.")
+@click.option("--stop-after", type=click.Choice(STOP_POINTS),
+              help="Stop after this stage (e.g. test the connection before logging in).")
+@click.option("--allow-plaintext-auth", is_flag=True,
+              help="Allow sending the password without TLS to a non-local host.")
+@click.option("-v", "--verbose", is_flag=True, help="Show the SMTP transcript (secrets hidden).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.option("--synapse-version", metavar="X.Y[.Z]", help="Synapse version for the config check.")
+@click.option("--color/--no-color", default=None)
+def command(paths: tuple[str, ...], config: tuple[str, ...], to: str | None, timeout: float,
+            ca_file: str | None, all_mechanisms: bool, stop_after: str | None,
+            allow_plaintext_auth: bool, verbose: bool, fmt: str, synapse_version: str | None,
+            color: bool | None) -> None:
+    """Probe the SMTP server in Synapse's config and predict what Synapse will do.
+
+    Stages: resolve, connect, TLS mode, certificate, greeting, EHLO, STARTTLS, AUTH,
+    envelope (MAIL FROM, and RCPT TO with --to). No mail is sent.
+    Exit status: 0 Synapse would send, 1 it would fail or hang, 2 unusable input.
+    """
+    from maildoctor.config.check import check
+    from maildoctor.diagnose import Evidence, diagnose
+    from maildoctor.errors import ConfigLoadError
+    from maildoctor.smtp.report import ProbeOptions
+    from maildoctor.smtp.stages import run_probe
+    from maildoctor.synapse.model import predict
+
+    try:
+        result = check(resolve_paths(paths, config), synapse_version=synapse_version)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--synapse-version") from exc
+    except ConfigLoadError as exc:
+        fail_unusable(exc)
+    settings = result.settings
+    options = ProbeOptions(timeout=timeout, ca_file=ca_file, to=to,
+                           all_mechanisms=all_mechanisms, stop_after=stop_after,
+                           allow_plaintext_auth=allow_plaintext_auth, verbose=verbose)
+    from maildoctor.render import probe_text
+
+    console = probe_text.make_console(color) if fmt == "text" else None
+    with probe_text.progress(console) as on_stage:
+        report = run_probe(settings, options, on_stage=on_stage)
+        if _should_try_others(report, all_mechanisms):
+            # Synapse's mechanism failed: find out whether another would have worked
+            # (the CRAM-MD5 trap), so the diagnosis can say so.
+            from dataclasses import replace
+
+            extra = run_probe(settings, replace(options, all_mechanisms=True,
+                                                stop_after="auth"))
+            report = replace(report, facts=replace(report.facts,
+                                                   auth_all=extra.facts.auth_all))
+    outcome = predict(settings, report.facts, recipient=to or "alice@example.org",
+                      local_fqdn=socket.getfqdn())
+    diagnosis = diagnose(Evidence(settings, report.facts, outcome, result.diagnostics,
+                                  stopped_after=stop_after))
+    if fmt == "json":
+        json.dump(_json(result, report, diagnosis, verbose), sys.stdout, indent=2,
+                  ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        assert console is not None
+        probe_text.render(console, result, report, diagnosis, verbose=verbose)
+    sys.exit(ExitStatus.OK if diagnosis.ok else ExitStatus.PROBLEMS)
+
+
+def _should_try_others(report: Any, already: bool) -> bool:
+    facts = report.facts
+    if already or facts.auth is None or facts.auth.succeeded:
+        return False
+    return bool(facts.auth.mechanism == "CRAM-MD5")
+
+
+def _json(result: Any, report: Any, diagnosis: Any, verbose: bool) -> dict[str, Any]:
+    settings = result.settings
+    out: dict[str, Any] = {
+        "version": 1,
+        "target": {"host": str(settings.smtp_host), "port": settings.smtp_port,
+                   "tls": "implicit" if settings.implicit_tls else
+                          ("starttls" if settings.starttls_enabled else "off"),
+                   "tls_name": settings.tls_name},
+        "diagnosis": diagnosis.to_json(),
+        "stages": [s.as_dict() for s in report.stages],
+        "findings": [d.to_json() for d in result.diagnostics],
+    }
+    if verbose:
+        out["transcript"] = [line.as_dict() for line in report.transcript]
+    return out

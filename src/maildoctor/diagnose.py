@@ -1,0 +1,379 @@
+"""One diagnosis from many symptoms.
+
+``check`` finds what is wrong in the config, the probe observes the server, and the
+Synapse model predicts what Synapse will do. :func:`diagnose` combines the three into
+the *root cause*, the key to change (and its value when it can be known), and what
+Synapse will do meanwhile.
+
+Explanations come from a table (:data:`EXPLAINERS`): each entry looks at the evidence
+and either names the root cause or passes. The first that matches wins, so the order
+is the order of causality: a config Synapse cannot start with beats everything; a host
+that does not resolve beats a port that does not answer; and so on down the dialogue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from maildoctor.diagnostics import Diagnostic, Location, Severity
+from maildoctor.smtp.facts import AuthAttempt, Connect, Resolve, ServerFacts, Speaks, TlsVerify
+from maildoctor.smtp.parse import offered_mechanisms, twisted_auth_mechanisms
+from maildoctor.synapse.model import Outcome
+from maildoctor.synapse.settings import EmailSettings
+
+SYNAPSE_MECHS = ("CRAM-MD5", "LOGIN", "PLAIN")
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The root cause, in plain words, and what to change."""
+
+    ok: bool
+    root_cause: str
+    fix: str
+    synapse: Outcome
+    key: str | None = None  # dotted path of the key to change
+    value: Any = None  # the value to set, when known
+    location: Location | None = None
+    evidence: tuple[str, ...] = ()
+    code: str = ""  # the check rule behind it, when the cause is in the config
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "root_cause": self.root_cause,
+            "fix": self.fix,
+            "key": self.key,
+            "value": self.value,
+            "location": self.location.to_json() if self.location else None,
+            "evidence": list(self.evidence),
+            "code": self.code or None,
+            "synapse": {
+                "outcome": self.synapse.kind,
+                "exception": self.synapse.exception or None,
+                "message": self.synapse.message or None,
+                "http": self.synapse.http,
+                "logged": self.synapse.logged,
+                "why": self.synapse.why,
+            },
+        }
+
+
+@dataclass
+class Evidence:
+    settings: EmailSettings
+    facts: ServerFacts
+    outcome: Outcome
+    findings: Sequence[Diagnostic] = ()
+    stopped_after: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def finding(self, code: str, *, about: str | None = None) -> Diagnostic | None:
+        for d in self.findings:
+            if d.code == code and (about is None or about in d.message):
+                return d
+        return None
+
+    def typo_for(self, key: str) -> Diagnostic | None:
+        """The MD101 finding that suggests ``key`` (e.g. the `smpt_pass` line)."""
+        for d in self.findings:
+            if d.code == "MD101" and f"`{key}`" in d.message.split("mean", 1)[-1]:
+                return d
+        return None
+
+    @property
+    def caps(self) -> tuple[str, ...]:
+        """The capabilities that decide AUTH (after STARTTLS when it happened)."""
+        return self.facts.ehlo_tls_lines or self.facts.ehlo_lines
+
+    @property
+    def offered(self) -> tuple[str, ...]:
+        return offered_mechanisms(self.caps)
+
+
+def _where(d: Diagnostic | None) -> str:
+    if d is None or d.location is None:
+        return ""
+    return f" (line {d.location.line} of {d.location.file})"
+
+
+def _key_name(d: Diagnostic) -> str:
+    return d.location.path.rsplit(".", 1)[-1] if d.location and d.location.path else "?"
+
+
+def _mechs(names: Sequence[str]) -> str:
+    if not names:
+        return "none"
+    return " and ".join(names) if len(names) <= 2 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+Explainer = Callable[[Evidence], Diagnosis | None]
+
+
+def _diag(ev: Evidence, cause: str, fix: str, *, key: str | None = None, value: Any = None,
+          finding: Diagnostic | None = None, evidence: Sequence[str] = ()) -> Diagnosis:
+    return Diagnosis(
+        ok=False, root_cause=cause, fix=fix, synapse=ev.outcome, key=key, value=value,
+        location=finding.location if finding else None, evidence=tuple(evidence),
+        code=finding.code if finding else "",
+    )
+
+
+def explain_no_start(ev: Evidence) -> Diagnosis | None:
+    """A config Synapse refuses to start with: nothing else matters until it is fixed."""
+    if ev.outcome.kind != "no-start":
+        return None
+    blocker = next((d for d in ev.findings if d.severity is Severity.ERROR
+                    and d.consequence.startswith("Synapse does not start")), None)
+    if blocker is not None:
+        return _diag(ev, blocker.message, blocker.fix.message if blocker.fix else "",
+                     key=blocker.location.path if blocker.location else None, finding=blocker)
+    return _diag(ev, f"Synapse will not start: {ev.outcome.message}", "Fix the config error.")
+
+
+def explain_missing_password(ev: Evidence) -> Diagnosis | None:
+    """The seed case: smtp_user set, no password, so Twisted cannot authenticate."""
+    s = ev.settings
+    if not s.require_auth or s.will_attempt_auth:
+        return None
+    offered = ev.offered
+    usable = [m for m in SYNAPSE_MECHS if m in twisted_auth_mechanisms(ev.caps)]
+    typo = ev.typo_for("smtp_pass")
+    said = (f"the server offers {_mechs(offered)}" if offered
+            else "the server offers no AUTH at all")
+    if typo is not None:
+        cause = (f"smtp_pass is not set: you wrote `{_key_name(typo)}`{_where(typo)}, which "
+                 f"Synapse ignores; {said}, but with no password Synapse cannot log in")
+        fix = f"rename `{_key_name(typo)}` to `smtp_pass`"
+        return _diag(ev, cause, fix, key=typo.location.path if typo.location else None,
+                     value="smtp_pass", finding=typo, evidence=(said,))
+    if s.smtp_user == "":
+        return None  # empty user: handled by the auth explainers / MD205
+    cause = f"smtp_user is set but smtp_pass is not; {said}, but with no password Synapse cannot log in"
+    return _diag(ev, cause, "add `smtp_pass:` with the account's password (in quotes), or "
+                 "remove smtp_user if the server needs no login", key="email.smtp_pass",
+                 finding=ev.finding("MD307"), evidence=(said, f"Synapse can use: {_mechs(usable)}"))
+
+
+def explain_resolve(ev: Evidence) -> Diagnosis | None:
+    f = ev.facts
+    if f.resolve in (None, Resolve.OK):
+        return None
+    host = ev.settings.smtp_host
+    if f.resolve is Resolve.INVALID:
+        d = ev.finding("MD208")
+        return _diag(ev, f"smtp_host {host!r} is not a host name", d.fix.message if d and d.fix
+                     else "set smtp_host to the server's name only", key="email.smtp_host",
+                     finding=d)
+    if f.resolve is Resolve.NXDOMAIN:
+        return _diag(ev, f"the host name {host!r} does not exist (DNS says NXDOMAIN)",
+                     "correct smtp_host (check the spelling against your provider's docs)",
+                     key="email.smtp_host")
+    return _diag(ev, f"the host name {host!r} could not be resolved (temporary DNS failure)",
+                 "check this machine's DNS resolver (/etc/resolv.conf), then retry",
+                 key="email.smtp_host")
+
+
+def explain_connect(ev: Evidence) -> Diagnosis | None:
+    f = ev.facts
+    if f.connect in (None, Connect.OK):
+        return None
+    where = f"{ev.settings.smtp_host}:{ev.settings.smtp_port}"
+    typo = ev.typo_for("smtp_port")
+    if typo is not None:
+        return _diag(ev, f"nothing answers on {where}: you wrote `{_key_name(typo)}`"
+                     f"{_where(typo)}, which Synapse ignores, so it uses port "
+                     f"{ev.settings.smtp_port}", f"rename `{_key_name(typo)}` to `smtp_port`",
+                     key=typo.location.path if typo.location else None, value="smtp_port",
+                     finding=typo)
+    if f.connect is Connect.REFUSED:
+        return _diag(ev, f"nothing listens on {where} (connection refused)",
+                     "check smtp_host and smtp_port against your provider (587 for STARTTLS, "
+                     "465 with force_tls), and that the mail server is running",
+                     key="email.smtp_port")
+    if f.connect is Connect.TIMEOUT:
+        return _diag(ev, f"{where} does not answer (connection timed out): a firewall drops the "
+                     "packets", "many hosting providers block outbound port 25 (and sometimes "
+                     "465/587); use your provider's submission port, or ask them to open it",
+                     key="email.smtp_port")
+    return _diag(ev, f"{where} is unreachable from here (no route)",
+                 "check this machine's network (IPv6 without a route?)", key="email.smtp_host")
+
+
+def explain_tls_mode(ev: Evidence) -> Diagnosis | None:
+    f, s = ev.facts, ev.settings
+    if f.speaks is Speaks.TLS and not s.implicit_tls:
+        return _diag(ev, f"port {s.smtp_port} speaks TLS from the first byte (implicit TLS), but "
+                     "force_tls is off, so Synapse waits for a plain-text greeting forever",
+                     "set `force_tls: true`", key="email.force_tls", value=True,
+                     finding=ev.finding("MD303"))
+    if f.speaks is Speaks.SMTP and s.implicit_tls:
+        return _diag(ev, f"port {s.smtp_port} speaks plain SMTP (STARTTLS), but force_tls is on, "
+                     "so Synapse's TLS handshake fails and it hangs",
+                     "remove `force_tls` (Synapse uses STARTTLS automatically), or use the "
+                     "provider's implicit-TLS port (usually 465)", key="email.force_tls",
+                     value=False, finding=ev.finding("MD304"))
+    if f.speaks is Speaks.SILENT:
+        return _diag(ev, f"{s.smtp_host}:{s.smtp_port} accepts connections but never says "
+                     "anything (not even to a TLS hello)", "check the port: this is not a "
+                     "working SMTP server", key="email.smtp_port")
+    if f.speaks is Speaks.NOT_SMTP:
+        return _diag(ev, f"{s.smtp_host}:{s.smtp_port} is not an SMTP server (it greets with "
+                     "something else, e.g. POP3, IMAP or HTTP)", "point smtp_port at the SMTP "
+                     "submission port (587 or 465)", key="email.smtp_port")
+    if f.speaks is Speaks.CLOSED:
+        return _diag(ev, f"{s.smtp_host}:{s.smtp_port} closes the connection at once",
+                     "the server refuses this client (blocked IP?) or is not SMTP",
+                     key="email.smtp_host")
+    return None
+
+
+def explain_certificate(ev: Evidence) -> Diagnosis | None:
+    f, s = ev.facts, ev.settings
+    if f.tls in (None, TlsVerify.OK):
+        return None
+    cert = f.certificate
+    names = ", ".join(cert.names) if cert and cert.names else "no names"
+    name = s.tls_name
+    how = "implicit TLS" if s.implicit_tls else "STARTTLS"
+    tail = " Synapse hangs with nothing in its log."
+    if f.tls is TlsVerify.NAME_MISMATCH:
+        better = cert.names[0] if cert and cert.names else None
+        return _diag(ev, f"the server's certificate is for {names}, but Synapse checks it against "
+                     f"{name!r} ({how}).{tail}",
+                     f"set `tlsname: {better}`" if better else "set tlsname to the certificate's name",
+                     key="email.tlsname", value=better, finding=ev.finding("MD306"),
+                     evidence=(f"certificate names: {names}",))
+    if f.tls is TlsVerify.UNTRUSTED:
+        kind = "self-signed" if cert and cert.self_signed else "issued by a CA this machine does not trust"
+        return _diag(ev, f"the server's certificate is {kind} ({how}).{tail}",
+                     "give the server a certificate from a public CA, or make Synapse trust the "
+                     "CA (SSL_CERT_FILE=/path/ca.pem in Synapse's environment); as a last resort "
+                     "`enable_tls: false` (only on a trusted network: mail then goes unencrypted)",
+                     key="email.enable_tls",
+                     evidence=((f"issuer: {cert.issuer}",) if cert else ()))
+    if f.tls is TlsVerify.EXPIRED:
+        until = cert.not_after if cert else "?"
+        return _diag(ev, f"the server's certificate has expired or is not yet valid (valid until "
+                     f"{until}).{tail}", "renew the server's certificate", key=None)
+    return _diag(ev, f"the TLS handshake with the server fails ({how}): "
+                 f"{cert.verify_error if cert and cert.verify_error else 'protocol error'}.{tail}",
+                 "check the TLS mode (force_tls) against the port", key="email.force_tls")
+
+
+def explain_server_refusal(ev: Evidence) -> Diagnosis | None:
+    f = ev.facts
+    if f.greeting is not None and f.greeting.code != 220:
+        return _diag(ev, f"the server greets with {f.greeting} instead of 220: it refuses this "
+                     "client (busy, blocked IP or rate limit)",
+                     "check the server's logs and whether this IP is allowed to send; Synapse "
+                     "hangs on this", evidence=(str(f.greeting),))
+    if f.starttls is not None and f.starttls.code != 220:
+        return _diag(ev, f"the server answers STARTTLS with {f.starttls}",
+                     "fix TLS on the server; or, on a trusted network only, `enable_tls: false`",
+                     key="email.enable_tls", evidence=(str(f.starttls),))
+    return None
+
+
+def _auth_worked(attempts: Sequence[AuthAttempt]) -> list[str]:
+    return [a.mechanism for a in attempts if a.succeeded]
+
+
+def explain_auth(ev: Evidence) -> Diagnosis | None:
+    f, s = ev.facts, ev.settings
+    if not s.require_auth and not s.will_attempt_auth:
+        return None
+    offered = ev.offered
+    usable = [m for m in SYNAPSE_MECHS if m in twisted_auth_mechanisms(ev.caps)]
+    if s.require_auth and not usable and (f.ehlo_lines or f.ehlo_tls_lines):
+        if not offered:
+            after_tls = not s.starttls_enabled
+            cause = "the server offers no AUTH here" + (
+                " (many servers offer it only after STARTTLS, which enable_tls: false turns off)"
+                if after_tls else "")
+            fix = ("remove `enable_tls: false`" if after_tls else
+                   "use the provider's submission port (587/465), or remove smtp_user and "
+                   "smtp_pass if this server needs no login")
+            return _diag(ev, cause, fix, key="email.enable_tls" if after_tls else "email.smtp_port")
+        return _diag(ev, f"the server offers only {_mechs(offered)}, which Synapse cannot use "
+                     "(Twisted knows only CRAM-MD5, LOGIN and PLAIN)",
+                     "use an app password with a provider that allows LOGIN/PLAIN, or put "
+                     "`maildoctor relay` (or an MTA) between Synapse and the provider",
+                     evidence=(f"offered: {_mechs(offered)}",))
+    attempt = f.auth
+    if attempt is None or attempt.succeeded:
+        return None
+    verdict = attempt.final
+    worked = _auth_worked(f.auth_all)
+    if attempt.mechanism == "CRAM-MD5" and worked:
+        return _diag(ev, f"the server advertises CRAM-MD5 but cannot complete it with these "
+                     f"credentials, while {_mechs(worked)} work; Synapse always picks CRAM-MD5 "
+                     "first and never falls back", "remove CRAM-MD5 from the server's mechanisms "
+                     "on this port (e.g. Dovecot auth_mechanisms = plain login), or use a relay",
+                     evidence=(f"{attempt.mechanism}: {verdict}",))
+    if attempt.dropped:
+        return _diag(ev, f"the server closed the connection after AUTH {attempt.mechanism}: it "
+                     "rejected the login", "check smtp_user and smtp_pass (an app password?)",
+                     key="email.smtp_pass")
+    code = verdict.code if verdict else 0
+    if 400 <= code < 500:
+        return _diag(ev, f"the server answered AUTH with a temporary failure: {verdict}",
+                     "retry later; check the server's authentication backend",
+                     evidence=(str(verdict),))
+    return _diag(ev, f"the server refused the login for {s.smtp_user!r} with {attempt.mechanism}: "
+                 f"{verdict}", "check smtp_user and smtp_pass; many providers need an app "
+                 "password when two-factor authentication is on", key="email.smtp_pass",
+                 finding=ev.finding("MD206"), evidence=(str(verdict),))
+
+
+def explain_envelope(ev: Evidence) -> Diagnosis | None:
+    f, s = ev.facts, ev.settings
+    if f.mail is not None and f.mail.code != 250:
+        return _diag(ev, f"the server refuses the sender {s.envelope_from!r}: {f.mail}",
+                     "set notif_from to an address this SMTP account may send from (often "
+                     "exactly smtp_user)", key="email.notif_from", evidence=(str(f.mail),))
+    if f.rcpt is not None and f.rcpt.code // 100 != 2:
+        return _diag(ev, f"the server refuses the recipient: {f.rcpt}",
+                     "check the recipient address; the server may not relay for it",
+                     evidence=(str(f.rcpt),))
+    return None
+
+
+def explain_dialogue(ev: Evidence) -> Diagnosis | None:
+    f = ev.facts
+    if f.closed_at:
+        return _diag(ev, f"the server closed the connection during {f.closed_at}",
+                     "check the server's logs for why it drops this client")
+    if f.stalled_at:
+        return _diag(ev, f"the server stopped answering during {f.stalled_at}",
+                     "check the server (overloaded? a filter holding the connection?)")
+    return None
+
+
+EXPLAINERS: tuple[Explainer, ...] = (
+    explain_no_start,
+    explain_resolve,
+    explain_connect,
+    explain_tls_mode,
+    explain_certificate,
+    explain_server_refusal,
+    explain_missing_password,
+    explain_auth,
+    explain_envelope,
+    explain_dialogue,
+)
+
+
+def diagnose(ev: Evidence) -> Diagnosis:
+    for explainer in EXPLAINERS:
+        found = explainer(ev)
+        if found is not None:
+            return found
+    if ev.outcome.kind == "ok":
+        tested = f" (tested up to {ev.stopped_after})" if ev.stopped_after else ""
+        return Diagnosis(ok=True, root_cause=f"Synapse will send mail with this config{tested}",
+                         fix="", synapse=ev.outcome)
+    return Diagnosis(ok=False, root_cause=ev.outcome.why or ev.outcome.message,
+                     fix="see the stages below", synapse=ev.outcome)

@@ -1,0 +1,102 @@
+"""Human output for ``probe``: the diagnosis first, then the stages with timings, then
+(with -v) the transcript. On a terminal, stages appear live as they finish."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from maildoctor.diagnostics import Severity
+
+MARK = {"ok": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red"),
+        "skipped": ("-", "dim")}
+OUTCOME = {"ok": ("sends the mail", "green"), "error": ("fails", "red"),
+           "hang": ("hangs", "red"), "no-start": ("does not start", "red")}
+
+
+def make_console(color: bool | None) -> Console:
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True,
+                   force_terminal=color if color else None, no_color=(color is False) or None)
+
+
+@contextmanager
+def progress(console: Console | None) -> Iterator[Callable[[Any], None] | None]:
+    """A live line per finished stage while the probe runs (terminals only)."""
+    if console is None or not console.is_terminal:
+        yield None
+        return
+    with console.status("probing...", spinner="dots") as status:
+        def on_stage(stage: Any) -> None:
+            mark, style = MARK.get(str(stage.status), ("?", ""))
+            console.print(Text(f"  {mark} {stage.name:<9} ", style=style)
+                          + Text(f"{stage.seconds:6.2f}s  ", style="dim")
+                          + Text(stage.summary or ""))
+            status.update(f"probing... ({stage.name} done)")
+        yield on_stage
+        console.print()
+
+
+def render(console: Console, result: Any, report: Any, diagnosis: Any, *,
+           verbose: bool = False) -> None:
+    s = result.settings
+    mode = "implicit TLS" if s.implicit_tls else ("STARTTLS when offered" if s.starttls_enabled
+                                                  else "no TLS")
+    files = ", ".join(pf.path for pf in result.config.files)
+    console.print(Text(f"maildoctor probe: {s.smtp_host}:{s.smtp_port} ({mode}) as Synapse "
+                       f"would use it, from {files}", style="bold"))
+    console.print()
+    head_style = "bold green" if diagnosis.ok else "bold red"
+    console.print(Text("✓ " if diagnosis.ok else "✗ ", style=head_style)
+                  + Text(diagnosis.root_cause, style="bold"))
+    if diagnosis.location is not None:
+        console.print(Text(f"  at {diagnosis.location}", style="blue"))
+    if diagnosis.fix:
+        console.print(Text("  Fix: ", style="bold green") + Text(diagnosis.fix))
+    out = diagnosis.synapse
+    verb, style = OUTCOME.get(out.kind, (out.kind, "bold"))
+    line = Text("  Synapse: ", style="bold") + Text(verb, style=style)
+    if out.exception:
+        line += Text(f" with {out.exception}: {out.message}")
+    elif out.kind == "hang":
+        line += Text(": the request never returns, and the log shows nothing after "
+                     "'Sending email to ...'")
+    console.print(line)
+    if out.kind != "ok":
+        console.print(Text(f"           the client sees: {out.http}", style="dim"))
+    if out.why and out.kind != "ok":
+        console.print(Text(f"           why: {out.why}", style="dim"))
+    console.print()
+    table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
+    table.add_column("stage")
+    table.add_column("", justify="left")
+    table.add_column("time", justify="right")
+    table.add_column("result")
+    for st in report.stages:
+        mark, mstyle = MARK.get(str(st.status), ("?", ""))
+        detail = st.summary or ""
+        if st.error and st.error not in detail:
+            detail = f"{detail}: {st.error}" if detail else st.error
+        table.add_row(st.name, Text(mark, style=mstyle), f"{st.seconds:.2f}s", detail)
+    console.print(table)
+    others = [d for d in result.diagnostics if d.severity is not Severity.INFO
+              and d.code != diagnosis.code]
+    if others:
+        console.print()
+        console.print(Text("Also in the config (maildoctor check explains each):", style="bold"))
+        for d in others:
+            where = f"{d.location.file}:{d.location.line}" if d.location else ""
+            console.print(Text(f"  {d.severity.value}[{d.code}] ", style="yellow")
+                          + Text(f"{d.message}  ") + Text(where, style="dim"))
+    if verbose and report.transcript:
+        console.print()
+        console.print(Text("Transcript (secrets hidden):", style="bold"))
+        for tl in report.transcript:
+            arrow = {"sent": ">>>", "received": "<<<"}.get(str(tl.direction), "===")
+            tls = "~" if tl.tls else " "
+            console.print(Text(f"  {tls}{arrow} ", style="dim") + Text(tl.text))
