@@ -32,7 +32,7 @@ def fail_unusable(exc: ConfigLoadError) -> NoReturn:
     """Print a located, traceback-free message for an unusable config and exit 2."""
     from maildoctor.render.excerpt import mask_line
 
-    err = click.get_text_stream("stderr")
+    err = sys.stderr
     click.secho(f"maildoctor: {exc}", fg="red", bold=True, file=err)
     if exc.file and exc.line:
         try:

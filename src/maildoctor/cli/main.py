@@ -13,6 +13,7 @@ import click
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "check": ("check", "command", "Check Synapse's email config the way Synapse reads it."),
     "rules": ("rules", "command", "List the rules, or explain one."),
+    "fix": ("fix", "command", "Apply the safe fixes check proposes, keeping comments and layout."),
     "probe": ("probe", "command", "Test the SMTP server stage by stage and predict Synapse."),
     "shell": ("shell", "command", "Interactive SMTP session in the config's TLS mode."),
     "send": ("send", "command", "Send a Synapse-identical mail."),

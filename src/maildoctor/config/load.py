@@ -58,6 +58,8 @@ class Node:
     tag: str
     style: str | None  # None = plain scalar, "'" or '"' quoted, "|" or ">" block
     raw: str | None  # the scalar's text as parsed (before type resolution); None for collections
+    end_line: int = 0  # where the value ends (exclusive column), for edits
+    end_column: int = 0
 
     @property
     def is_scalar(self) -> bool:
@@ -296,6 +298,8 @@ class _Indexer:
             tag=value_node.tag,
             style=value_node.style if isinstance(value_node, yaml.ScalarNode) else None,
             raw=value_node.value if scalar else None,
+            end_line=value_node.end_mark.line + 1,
+            end_column=value_node.end_mark.column + 1,
         )
 
 

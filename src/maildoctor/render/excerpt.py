@@ -12,16 +12,23 @@ import re
 from maildoctor.secrets import MASK
 
 SECRET_LINE = re.compile(
-    r"^(?P<head>\s*(?:-\s+)?[\"']?(?P<key>[A-Za-z0-9_.-]*(?:pass|secret|token|pwd)[A-Za-z0-9_.-]*)"
-    r"[\"']?\s*:)(?P<value>.*)$",
-    re.IGNORECASE,
+    r"^(?P<head>\s*(?:-\s+)?[\"']?(?P<key>[A-Za-z0-9_.-]+)[\"']?\s*:)(?P<value>.*)$"
 )
+# A key is secret-looking when it mentions a password, secret or token (typos included:
+# `smpt_pass`, `smtp_pasword`), unless it is one of Synapse's settings *about* passwords.
+SECRET_KEY = re.compile(r"pass|pasw|pwd|secret|token|private_key|api_?key", re.IGNORECASE)
+NOT_SECRET = re.compile(r"reset|config|provider|policy|enabled|_path$|_file$|lifetime",
+                        re.IGNORECASE)
+
+
+def is_secret_key(key: str) -> bool:
+    return bool(SECRET_KEY.search(key)) and not NOT_SECRET.search(key)
 
 
 def mask_line(line: str) -> str:
     """Replace the value on a line that sets a secret-looking key."""
     m = SECRET_LINE.match(line)
-    if not m or not m.group("value").strip():
+    if not m or not m.group("value").strip() or not is_secret_key(m.group("key")):
         return line
     value = m.group("value")
     lead = value[: len(value) - len(value.lstrip())]

@@ -83,7 +83,8 @@ def force_tls_needs_enable_tls(ctx: LintContext) -> Iterator[Diagnostic]:
 @rule("MD302", "require-tls-needs-enable-tls", Severity.ERROR,
       "require_transport_security is on while enable_tls is off: Synapse refuses to start")
 def require_tls_needs_enable_tls(ctx: LintContext) -> Iterator[Diagnostic]:
-    """Synapse's own startup check."""
+    """Synapse's own startup check: demanding STARTTLS while forbidding TLS cannot both
+    hold, so Synapse refuses the combination rather than send in clear."""
     s = ctx.settings
     if ctx.has("require_transport_security") and s.require_tls and not s.starttls_enabled:
         yield ctx.diag(
@@ -153,6 +154,8 @@ def tls_name_is_local(ctx: LintContext) -> Iterator[Diagnostic]:
     ``localhost`` or ``127.0.0.1``, so verification fails whenever the server offers
     STARTTLS, and Synapse hangs (matrix-org/synapse#9566, #14934)."""
     s = ctx.settings
+    if not ctx.email_enabled:
+        return  # no email: block, so Synapse never connects (and would use no host)
     if not s.starttls_enabled or s.tlsname_key or not isinstance(s.smtp_host, str):
         return
     if not (is_local(s.smtp_host) or is_ip(s.smtp_host)):
@@ -166,13 +169,14 @@ def tls_name_is_local(ctx: LintContext) -> Iterator[Diagnostic]:
     else:
         fix = Fix(f"Synapse {ctx.version} has no tlsname (added in 1.122.0): connect by the name "
                   "in the certificate, or upgrade.", Applicability.DISPLAY_ONLY)
-    where = ("email", "smtp_host") if ctx.has("smtp_host") else ("email",)
+    # Point at the host's value; without smtp_host, at the email: key (not at its first line).
+    where, at = (("email", "smtp_host"), "value") if ctx.has("smtp_host") else (("email",), "key")
     yield ctx.diag(
         "MD306",
         f"the TLS certificate will be checked against {s.smtp_host!r}",
         consequence="If the server offers STARTTLS (most do) with a certificate for another "
                     "name, verification fails and " + HANG[0].lower() + HANG[1:],
-        fix=fix, path=where, at="value")
+        fix=fix, path=where, at=at)
 
 
 def _typo_for(ctx: LintContext, target: str) -> str | None:
@@ -202,8 +206,8 @@ def user_without_password(ctx: LintContext) -> Iterator[Diagnostic]:
         return
     if s.will_attempt_auth:
         return
-    if _typo_for(ctx, "smtp_pass") is not None:
-        return  # MD101 names the misspelt key, with this consequence
+    if _typo_for(ctx, "smtp_pass") is not None or "smtp_pass" in ctx.merged:
+        return  # MD101 / MD105 name the misplaced key, with this consequence
     state = "empty" if ctx.has("smtp_pass") else "not set"
     yield ctx.diag(
         "MD307", f"smtp_user is set but smtp_pass is {state}",
@@ -271,6 +275,8 @@ def default_port_25(ctx: LintContext) -> Iterator[Diagnostic]:
         return
     if is_local(s.smtp_host) or s.smtp_user is None:
         return
+    if _typo_for(ctx, "smtp_port") is not None:
+        return  # MD101 names the misspelt key and says Synapse then uses port 25
     yield ctx.diag(
         "MD310", f"smtp_port is not set, so Synapse connects to {s.smtp_host}:25",
         consequence="On many hosts outbound port 25 is blocked (the connection times out after "

@@ -1,0 +1,308 @@
+"""Apply the fixes ``check`` proposes, changing only the flagged lines.
+
+Each :class:`~maildoctor.diagnostics.Edit` is applied to the file's text at the exact
+position the parser recorded for the key or value, so comments, key order, quoting
+and indentation everywhere else stay byte for byte as they were. The result is then
+parsed again (PyYAML, as Synapse will read it, and ruamel.yaml's round-trip loader) and
+compared with what the edits meant to change; a fix whose result differs is not written.
+
+Writes are atomic (temporary file, fsync, rename) with a ``.bak`` copy of the original,
+and refused when the file changed since it was read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from maildoctor.config.load import LoadedConfig, Node, PathKey, read_text
+from maildoctor.diagnostics import Applicability, Diagnostic, Edit
+from maildoctor.errors import ConfigLoadError
+
+SUPPORTED = {"rename-key", "set-value", "quote-value", "delete-key", "insert-key", "move-key"}
+
+
+class FixError(ConfigLoadError):
+    """A fix cannot be applied safely (the file changed, or the result is not what was meant)."""
+
+
+@dataclass
+class FileFix:
+    path: str
+    original: str
+    digest: str
+    lines: list[str]
+    applied: list[Diagnostic] = field(default_factory=list)
+    skipped: list[tuple[Diagnostic, str]] = field(default_factory=list)
+
+    @property
+    def new_text(self) -> str:
+        text = "\n".join(self.lines)
+        return text + "\n" if self.original.endswith("\n") or not self.original else text
+
+    @property
+    def changed(self) -> bool:
+        return self.new_text != self.original
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _split(path: str) -> PathKey:
+    return tuple(path.split(".")) if path else ()
+
+
+def scalar_text(value: Any) -> str:
+    """A YAML scalar that PyYAML reads back as exactly ``value`` (strings single-quoted
+    unless plain is unambiguous)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    text = str(value)
+    if text and yaml.safe_load(text) == text and text.strip() == text and "#" not in text \
+            and ": " not in text and not text.startswith(("'", '"', "&", "*", "!", "%", "@")):
+        return text
+    return "'" + text.replace("'", "''") + "'"
+
+
+class _Editor:
+    def __init__(self, config: LoadedConfig, ff: FileFix) -> None:
+        self.config = config
+        self.ff = ff
+        self.pf = next(p for p in config.files if p.path == ff.path)
+        self.touched: set[int] = set()
+
+    def node(self, path: PathKey) -> Node:
+        node = self.pf.nodes.get(path)
+        if node is None:
+            raise LookupError(f"{'.'.join(path)} is not in {self.ff.path}")
+        return node
+
+    def claim(self, *lines: int) -> None:
+        if any(line in self.touched for line in lines):
+            raise LookupError("another fix changes the same line; run `maildoctor fix` again")
+        self.touched.update(lines)
+
+    def replace(self, line: int, col: int, end_col: int, text: str) -> None:
+        src = self.ff.lines[line - 1]
+        self.ff.lines[line - 1] = src[: col - 1] + text + src[end_col - 1:]
+
+    def apply(self, edit: Edit) -> None:
+        path = _split(edit.path)
+        getattr(self, "do_" + edit.action.replace("-", "_"))(path, edit.value)
+
+    def do_rename_key(self, path: PathKey, new: Any) -> None:
+        node = self.node(path)
+        self.claim(node.key_line)
+        src = self.ff.lines[node.key_line - 1]
+        start = node.key_column - 1
+        quote = src[start] if src[start] in "'\"" else ""
+        old = str(path[-1])
+        end = start + len(quote) * 2 + len(old)
+        if src[start + len(quote): start + len(quote) + len(old)] != old:
+            raise LookupError(f"key {old!r} not found where expected")
+        self.replace(node.key_line, node.key_column, end + 1, str(new))
+
+    def _value_span(self, node: Node) -> tuple[int, int, int]:
+        if node.end_line != node.value_line:
+            raise LookupError("the value spans several lines; edit it by hand")
+        return node.value_line, node.value_column, node.end_column
+
+    def do_set_value(self, path: PathKey, value: Any) -> None:
+        line, col, end = self._value_span(self.node(path))
+        self.claim(line)
+        self.replace(line, col, end, scalar_text(value))
+
+    def do_quote_value(self, path: PathKey, raw: Any) -> None:
+        line, col, end = self._value_span(self.node(path))
+        self.claim(line)
+        self.replace(line, col, end, "'" + str(raw).replace("'", "''") + "'")
+
+    def _entry_lines(self, node: Node) -> tuple[int, int]:
+        last = node.end_line if node.end_line > node.value_line else node.value_line
+        if node.end_line > node.value_line and node.end_column == 1:
+            last = node.end_line - 1  # a block collection ends at the next line's start
+        return node.key_line, last
+
+    def do_delete_key(self, path: PathKey, _value: Any) -> None:
+        first, last = self._entry_lines(self.node(path))
+        self.claim(*range(first, last + 1))
+        del self.ff.lines[first - 1: last]
+        self._shift(first, -(last - first + 1))
+
+    def _shift(self, from_line: int, delta: int) -> None:
+        # Later edits are applied first (bottom-up), so positions above stay valid.
+        self.touched = {ln if ln < from_line else ln + delta for ln in self.touched}
+
+    def _child_indent_and_end(self, parent: PathKey) -> tuple[int, int]:
+        children = [(p, n) for p, n in self.pf.nodes.items()
+                    if len(p) == len(parent) + 1 and p[:-1] == parent]
+        if not children:
+            raise LookupError(f"{'.'.join(map(str, parent))} has no keys to align with")
+        indent = children[0][1].key_column - 1
+        end = max(self._entry_lines(n)[1] for _p, n in children)
+        return indent, end
+
+    def do_insert_key(self, path: PathKey, value: Any) -> None:
+        indent, end = self._child_indent_and_end(path[:-1])
+        if path in self.pf.nodes:
+            raise LookupError(f"{'.'.join(path)} already exists")
+        self.claim(end + 1)
+        self.ff.lines.insert(end, " " * indent + f"{path[-1]}: {scalar_text(value)}")
+        self._shift(end + 1, 1)
+
+    def do_move_key(self, path: PathKey, target: Any) -> None:
+        node = self.node(path)
+        parent = _split(str(target)) if target else ()
+        if not parent:
+            raise LookupError("moving to the top level is left to you")
+        if node.raw is None or node.end_line != node.value_line:
+            raise LookupError("only single-line values are moved automatically")
+        src = self.ff.lines[node.value_line - 1]
+        value_text = src[node.value_column - 1: node.end_column - 1]
+        indent, end = self._child_indent_and_end(parent)
+        first, _last = self._entry_lines(node)
+        if (*parent, path[-1]) in self.pf.nodes:
+            raise LookupError(f"{target} already has {path[-1]}")
+        self.claim(first, end + 1)
+        new_line = " " * indent + f"{path[-1]}: {value_text}"
+        if first > end:  # the moved line is below the block: delete first, then insert
+            del self.ff.lines[first - 1]
+            self.ff.lines.insert(end, new_line)
+        else:
+            self.ff.lines.insert(end, new_line)
+            del self.ff.lines[first - 1]
+
+
+def _expected(data: Any, edits: Iterable[Edit]) -> Any:
+    """What PyYAML should read after the edits (to verify them)."""
+    import copy
+
+    result = copy.deepcopy(data)
+    for e in edits:
+        path = _split(e.path)
+        parent: Any = result
+        for part in path[:-1]:
+            parent = parent[part]
+        key = path[-1]
+        if e.action == "rename-key":
+            parent[e.value] = parent.pop(key)
+        elif e.action == "set-value":
+            parent[key] = e.value
+        elif e.action == "quote-value":
+            parent[key] = str(e.value)
+        elif e.action == "delete-key":
+            parent.pop(key)
+        elif e.action == "insert-key":
+            parent[key] = e.value
+        elif e.action == "move-key":
+            target: Any = result
+            for part in _split(str(e.value)):
+                target = target[part]
+            target[key] = parent.pop(key)
+    return result
+
+
+def _verify(ff: FileFix, expected: Any) -> str | None:
+    try:
+        got = yaml.safe_load(ff.new_text)
+    except yaml.YAMLError as exc:
+        return f"the edited file would not parse ({exc.__class__.__name__})"
+    if got != expected:
+        return "the edited file would not mean what the fix intends"
+    from ruamel.yaml import YAML
+
+    try:
+        YAML(typ="rt").load(ff.new_text)
+    except Exception as exc:  # ruamel raises many types; any of them means "not safe"
+        return f"the edited file does not round-trip ({exc.__class__.__name__})"
+    return None
+
+
+def plan(config: LoadedConfig, diagnostics: Sequence[Diagnostic], *,
+         unsafe: bool = False) -> list[FileFix]:
+    """Work out the edits for each file; nothing is written."""
+    fixes: dict[str, FileFix] = {}
+    wanted = [d for d in diagnostics if d.fix and d.fix.edits
+              and (d.fix.applicability is Applicability.SAFE
+                   or (unsafe and d.fix.applicability is Applicability.UNSAFE))]
+    by_file: dict[str, list[Diagnostic]] = {}
+    for d in wanted:
+        assert d.fix is not None
+        files = {e.file for e in d.fix.edits}
+        if len(files) != 1 or any(e.action not in SUPPORTED for e in d.fix.edits):
+            continue
+        by_file.setdefault(files.pop(), []).append(d)
+    for path, diags in by_file.items():
+        pf = next((p for p in config.files if p.path == path), None)
+        if pf is None:
+            continue
+        text = read_text(path)
+        if text.splitlines() != pf.lines:
+            raise FixError("the file changed since it was read; run again", file=path)
+        ff = FileFix(path, text, _digest(text), list(pf.lines))
+        data = pf.data
+        # Bottom-up, so each edit's positions are still those the parser recorded.
+        order = sorted(diags, key=lambda d: -(d.location.line if d.location else 0))
+        for d in order:
+            assert d.fix is not None
+            before = list(ff.lines)
+            editor = _Editor(config, ff)
+            try:
+                for e in d.fix.edits:
+                    editor.apply(e)
+                expected = _expected(data, d.fix.edits)
+                problem = _verify(ff, expected)
+            except (LookupError, KeyError, TypeError, IndexError) as exc:
+                problem = str(exc)
+            if problem:
+                ff.lines = before
+                ff.skipped.append((d, problem))
+            else:
+                ff.applied.append(d)
+                data = expected
+                # Re-index positions: parse the edited text for the next edit.
+                from maildoctor.config.load import parse_text
+
+                fresh = parse_text(path, ff.new_text)
+                config.files[config.files.index(pf)] = fresh
+                pf = fresh
+        fixes[path] = ff
+    return list(fixes.values())
+
+
+def write(ff: FileFix, *, backup: bool = True) -> str | None:
+    """Write one file atomically; return the backup path (if any)."""
+    current = read_text(ff.path)
+    if _digest(current) != ff.digest:
+        raise FixError("the file changed since it was read; nothing written, run again",
+                       file=ff.path)
+    directory = os.path.dirname(os.path.abspath(ff.path))
+    mode = os.stat(ff.path).st_mode & 0o7777
+    bak = None
+    if backup:
+        bak = ff.path + ".bak"
+        with open(bak, "w", encoding="utf-8") as fh:
+            fh.write(current)
+        os.chmod(bak, mode)
+    fd, tmp = tempfile.mkstemp(prefix=".maildoctor-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(ff.new_text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, ff.path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return bak
