@@ -28,4 +28,4 @@ say "maildoctor testserver --mech plain --mech login   # running on 127.0.0.1:$p
 say "maildoctor probe homeserver.yaml   # the example, pointed at port $port"
 "$BIN/maildoctor" probe "$work/homeserver.yaml"
 echo "(exit status $?)"
-printf '\nNext: rename the key in %s and probe again; `make test` runs the test suite.\n' "$EXAMPLE"
+printf '\nNext: `maildoctor fix --diff %s` shows the one-line repair; `make test` runs the test suite.\n' "$EXAMPLE"
