@@ -270,11 +270,31 @@ def explain_server_refusal(ev: Evidence) -> Diagnosis | None:
                      "client (busy, blocked IP or rate limit)",
                      "check the server's logs and whether this IP is allowed to send; Synapse "
                      "hangs on this", evidence=(str(f.greeting),))
+    if f.ehlo is not None and f.ehlo.code // 100 != 2:
+        helo = f" (HELO: {f.helo})" if f.helo is not None else ""
+        return _diag(ev, f"the server rejects EHLO with {f.ehlo}{helo}",
+                     "the server may dislike this host's name (Synapse sends this machine's "
+                     "FQDN, which it cannot change): give the host a fully qualified name, or "
+                     "allow it on the server", evidence=(str(f.ehlo),))
+    if s_requires_tls_without_starttls(ev):
+        return _diag(ev, "require_transport_security is on, but the server does not offer "
+                     "STARTTLS on this port", "use the provider's STARTTLS port (587), or port "
+                     "465 with `force_tls: true`; only on a trusted network, turn "
+                     "require_transport_security off", key="email.require_transport_security",
+                     evidence=("STARTTLS not in EHLO",))
     if f.starttls is not None and f.starttls.code != 220:
         return _diag(ev, f"the server answers STARTTLS with {f.starttls}",
                      "fix TLS on the server; or, on a trusted network only, `enable_tls: false`",
                      key="email.enable_tls", evidence=(str(f.starttls),))
     return None
+
+
+def s_requires_tls_without_starttls(ev: Evidence) -> bool:
+    from maildoctor.smtp.parse import twisted_offers_starttls
+
+    s, f = ev.settings, ev.facts
+    return (s.require_tls and not s.implicit_tls and bool(f.ehlo_lines)
+            and not (s.starttls_enabled and twisted_offers_starttls(f.ehlo_lines)))
 
 
 def _auth_worked(attempts: Sequence[AuthAttempt]) -> list[str]:

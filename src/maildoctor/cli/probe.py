@@ -4,7 +4,6 @@ name the root cause, the key to change, and what Synapse will do."""
 from __future__ import annotations
 
 import json
-import socket
 import sys
 from typing import Any
 
@@ -47,41 +46,24 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str | None, tim
     envelope (MAIL FROM, and RCPT TO with --to). No mail is sent.
     Exit status: 0 Synapse would send, 1 it would fail or hang, 2 unusable input.
     """
-    from maildoctor.config.check import check
-    from maildoctor.diagnose import Evidence, diagnose
+    from maildoctor.doctor import probe_config
     from maildoctor.errors import ConfigLoadError
+    from maildoctor.render import probe_text
     from maildoctor.smtp.report import ProbeOptions
-    from maildoctor.smtp.stages import run_probe
-    from maildoctor.synapse.model import predict
 
+    options = ProbeOptions(timeout=timeout, ca_file=ca_file, to=to,
+                           all_mechanisms=all_mechanisms, stop_after=stop_after,
+                           allow_plaintext_auth=allow_plaintext_auth, verbose=verbose)
+    console = probe_text.make_console(color) if fmt == "text" else None
     try:
-        result = check(resolve_paths(paths, config), synapse_version=synapse_version)
+        with probe_text.progress(console) as on_stage:
+            run = probe_config(resolve_paths(paths, config), options,
+                               synapse_version=synapse_version, on_stage=on_stage)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--synapse-version") from exc
     except ConfigLoadError as exc:
         fail_unusable(exc)
-    settings = result.settings
-    options = ProbeOptions(timeout=timeout, ca_file=ca_file, to=to,
-                           all_mechanisms=all_mechanisms, stop_after=stop_after,
-                           allow_plaintext_auth=allow_plaintext_auth, verbose=verbose)
-    from maildoctor.render import probe_text
-
-    console = probe_text.make_console(color) if fmt == "text" else None
-    with probe_text.progress(console) as on_stage:
-        report = run_probe(settings, options, on_stage=on_stage)
-        if _should_try_others(report, all_mechanisms):
-            # Synapse's mechanism failed: find out whether another would have worked
-            # (the CRAM-MD5 trap), so the diagnosis can say so.
-            from dataclasses import replace
-
-            extra = run_probe(settings, replace(options, all_mechanisms=True,
-                                                stop_after="auth"))
-            report = replace(report, facts=replace(report.facts,
-                                                   auth_all=extra.facts.auth_all))
-    outcome = predict(settings, report.facts, recipient=to or "alice@example.org",
-                      local_fqdn=socket.getfqdn())
-    diagnosis = diagnose(Evidence(settings, report.facts, outcome, result.diagnostics,
-                                  stopped_after=stop_after))
+    result, report, diagnosis = run.check, run.report, run.diagnosis
     if fmt == "json":
         json.dump(_json(result, report, diagnosis, verbose), sys.stdout, indent=2,
                   ensure_ascii=False)
@@ -90,13 +72,6 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str | None, tim
         assert console is not None
         probe_text.render(console, result, report, diagnosis, verbose=verbose)
     sys.exit(ExitStatus.OK if diagnosis.ok else ExitStatus.PROBLEMS)
-
-
-def _should_try_others(report: Any, already: bool) -> bool:
-    facts = report.facts
-    if already or facts.auth is None or facts.auth.succeeded:
-        return False
-    return bool(facts.auth.mechanism == "CRAM-MD5")
 
 
 def _json(result: Any, report: Any, diagnosis: Any, verbose: bool) -> dict[str, Any]:
