@@ -98,7 +98,7 @@ def _config(tmp_path: Path, server: TestServer | None, row: Row, free_port: int)
         if value == "PORT-AS-STRING":
             value = str(port)
         email[key] = value
-    if row.server and SCENARIOS[row.server].tls != "plain" or row.email.get("force_tls"):
+    if (row.server and SCENARIOS[row.server].tls != "plain") or row.email.get("force_tls"):
         email["tlsname"] = "localhost"  # a name in the test certificate
     text = yaml.safe_dump({"server_name": "example.org", "report_stats": False,
                            "public_baseurl": "https://matrix.example.org/", "email": email},

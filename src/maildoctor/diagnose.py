@@ -151,7 +151,8 @@ def explain_missing_password(ev: Evidence) -> Diagnosis | None:
                      value="smtp_pass", finding=typo, evidence=(said,))
     if s.smtp_user == "":
         return None  # empty user: handled by the auth explainers / MD205
-    cause = f"smtp_user is set but smtp_pass is not; {said}, but with no password Synapse cannot log in"
+    cause = (f"smtp_user is set but smtp_pass is not; {said}, but with no password Synapse "
+             "cannot log in")
     return _diag(ev, cause, "add `smtp_pass:` with the account's password (in quotes), or "
                  "remove smtp_user if the server needs no login", key="email.smtp_pass",
                  finding=ev.finding("MD307"), evidence=(said, f"Synapse can use: {_mechs(usable)}"))
@@ -241,13 +242,14 @@ def explain_certificate(ev: Evidence) -> Diagnosis | None:
     tail = " Synapse hangs with nothing in its log."
     if f.tls is TlsVerify.NAME_MISMATCH:
         better = cert.names[0] if cert and cert.names else None
-        return _diag(ev, f"the server's certificate is for {names}, but Synapse checks it against "
-                     f"{name!r} ({how}).{tail}",
-                     f"set `tlsname: {better}`" if better else "set tlsname to the certificate's name",
+        fix = f"set `tlsname: {better}`" if better else "set tlsname to the certificate's name"
+        return _diag(ev, f"the server's certificate is for {names}, but Synapse checks it "
+                     f"against {name!r} ({how}).{tail}", fix,
                      key="email.tlsname", value=better, finding=ev.finding("MD306"),
                      evidence=(f"certificate names: {names}",))
     if f.tls is TlsVerify.UNTRUSTED:
-        kind = "self-signed" if cert and cert.self_signed else "issued by a CA this machine does not trust"
+        kind = ("self-signed" if cert and cert.self_signed
+                else "issued by a CA this machine does not trust")
         return _diag(ev, f"the server's certificate is {kind} ({how}).{tail}",
                      "give the server a certificate from a public CA, or make Synapse trust the "
                      "CA (SSL_CERT_FILE=/path/ca.pem in Synapse's environment); as a last resort "
