@@ -1,0 +1,109 @@
+"""Pure SMTP parsing: reply lines, EHLO capabilities, the mechanism Synapse picks.
+
+No I/O here, so every rule is tested without sockets (tests/smtp/test_parse.py).
+Two views of EHLO are kept on purpose:
+
+- the **Twisted view** (what Synapse acts on, spec twisted-smtp.md 2.2): each line is
+  split once on whitespace into keyword and value, keywords are case-sensitive, a later
+  line overwrites an earlier one, ``AUTH=LOGIN`` is a different keyword from ``AUTH``;
+- the **tolerant view** (what the server means): any ``AUTH``/``auth``/``AUTH=`` line.
+
+The difference between the two is itself a finding ("the server offers LOGIN only in
+the legacy ``AUTH=`` form, which Synapse ignores").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Twisted registers its authenticators in this order and uses the first one offered.
+SYNAPSE_MECHANISMS = ("CRAM-MD5", "LOGIN", "PLAIN")
+# What ``--all-mechanisms`` knows how to try.
+PROBE_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2")
+
+
+class MalformedLine(ValueError):
+    """A reply line that does not start with a three-digit code."""
+
+
+@dataclass(frozen=True)
+class ReplyLine:
+    code: int
+    last: bool  # ``NNN `` or bare ``NNN``; ``NNN-`` continues
+    text: str
+
+
+def parse_reply_line(line: str) -> ReplyLine:
+    """Parse one reply line (without CRLF) the way Twisted does: three digits, then
+    ``-`` for a continuation or anything else for the last line."""
+    head = line[:3]
+    if len(head) < 3 or not head.isdigit() or not head.isascii():
+        raise MalformedLine(line)
+    sep = line[3:4]
+    return ReplyLine(int(head), sep != "-", line[4:])
+
+
+def ehlo_lines(text: str) -> tuple[str, ...]:
+    """The lines of an EHLO reply's text (prefixes already stripped), first = server name."""
+    return tuple(text.split("\n")) if text else ()
+
+
+def twisted_capabilities(lines: tuple[str, ...]) -> dict[str, str | None]:
+    """EHLO lines as Twisted stores them: keyword -> value, case-sensitive, last wins."""
+    caps: dict[str, str | None] = {}
+    for line in lines:
+        parts = line.split(None, 1)
+        if not parts:
+            continue
+        caps[parts[0]] = parts[1] if len(parts) > 1 else None
+    return caps
+
+
+def twisted_auth_mechanisms(lines: tuple[str, ...]) -> tuple[str, ...]:
+    """Mechanisms Twisted sees: only an exact ``AUTH`` keyword with a value, upper-cased."""
+    value = twisted_capabilities(lines).get("AUTH")
+    return tuple(m.upper() for m in value.split()) if value else ()
+
+
+def twisted_offers_starttls(lines: tuple[str, ...]) -> bool:
+    return "STARTTLS" in twisted_capabilities(lines)
+
+
+def offered_mechanisms(lines: tuple[str, ...]) -> tuple[str, ...]:
+    """Every mechanism the server means to offer, in any spelling (``auth``, ``AUTH=``)."""
+    seen: list[str] = []
+    for line in lines[1:]:
+        word, _, rest = line.partition(" ")
+        key = word.upper()
+        if key.startswith("AUTH="):
+            rest = f"{word[5:]} {rest}"
+        elif key != "AUTH":
+            continue
+        for mech in rest.upper().split():
+            if mech not in seen:
+                seen.append(mech)
+    return tuple(seen)
+
+
+def synapse_mechanism(twisted_offered: tuple[str, ...]) -> str | None:
+    """The mechanism Synapse's Twisted uses: the first of CRAM-MD5, LOGIN, PLAIN offered.
+
+    The server's order is irrelevant and there is no fallback to the next one.
+    """
+    for mech in SYNAPSE_MECHANISMS:
+        if mech in twisted_offered:
+            return mech
+    return None
+
+
+def is_fully_qualified(name: str) -> bool:
+    """Whether an EHLO name looks like a FQDN (many servers reject bare host names)."""
+    name = name.rstrip(".")
+    if not name or "." not in name or name.startswith("localhost"):
+        return False
+    return all(label and label[0] != "-" for label in name.split("."))
+
+
+def envelope_address(address: str, fqdn: str) -> str:
+    """The MAIL FROM address Twisted sends: ``@<fqdn>`` appended when there is no ``@``."""
+    return address if "@" in address else f"{address}@{fqdn}"
