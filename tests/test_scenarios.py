@@ -7,110 +7,18 @@ The wall time of each diagnosis is measured by bench/probe_speed.py, not asserte
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from maildoctor.doctor import probe_config
 from maildoctor.smtp.report import ProbeOptions
-from maildoctor.testing.scenarios import SCENARIOS
-from maildoctor.testing.server import TestServer
-
-AUTH_REQUIRED = "twisted.mail._except.AUTHRequiredError"
-AUTH_REQUIRED_TEXT = ("502 Server does not support Client Authentication schemes "
-                      "[CRAM-MD5, LOGIN, PLAIN]")
-
-
-@dataclass(frozen=True)
-class Row:
-    """One observed scenario: the server, what the config changes, what must come out."""
-
-    server: str | None  # a SCENARIOS name; None = nothing listening
-    email: dict[str, Any]  # changes to the base email block ({"smtp_port": None} deletes)
-    kind: str  # the Synapse outcome: ok | error | hang | no-start
-    exception: str = ""
-    message: str = ""
-    key: str | None = None  # the key the diagnosis points at (None: no key, or ok)
-    cause: tuple[str, ...] = ()  # words the root cause must contain
-    value: Any = field(default=None)
-    trusted: bool = True  # give the probe the test server's CA (as SSL_CERT_FILE would)
-
-
-BASE_AUTH = {"smtp_user": "synapse@example.org", "smtp_pass": "s3cret"}
-
-ROWS: dict[str, Row] = {
-    "works": Row("works", BASE_AUTH, "ok"),
-    "seed-typo": Row("works", {"smtp_user": "synapse@example.org", "smpt_pass": "s3cret"},
-                     "error", AUTH_REQUIRED, AUTH_REQUIRED_TEXT, key="email.smpt_pass",
-                     cause=("smpt_pass", "PLAIN", "LOGIN")),
-    "no-auth-offered": Row("no-auth-offered", BASE_AUTH, "error", AUTH_REQUIRED,
-                           AUTH_REQUIRED_TEXT, cause=("no AUTH",)),
-    "xoauth2-only": Row("xoauth2-only", BASE_AUTH, "error", AUTH_REQUIRED, AUTH_REQUIRED_TEXT,
-                        cause=("XOAUTH2",)),
-    "implicit-tls-without-force-tls": Row("implicit-tls", BASE_AUTH, "hang",
-                                          key="email.force_tls", value=True,
-                                          cause=("TLS from the first byte",)),
-    "force-tls-on-plaintext": Row("works", {**BASE_AUTH, "force_tls": True}, "hang",
-                                  key="email.force_tls", value=False,
-                                  cause=("plain SMTP",)),
-    "force-tls-untrusted": Row("untrusted-cert-implicit", {**BASE_AUTH, "force_tls": True},
-                               "hang", key="email.enable_tls", cause=("certificate",),
-                               trusted=False),
-    "starttls-untrusted": Row("untrusted-cert-starttls", BASE_AUTH, "hang",
-                              key="email.enable_tls", cause=("certificate",), trusted=False),
-    "require-tls-no-starttls": Row("works", {**BASE_AUTH, "require_transport_security": True},
-                                   "error", "twisted.mail._except.TLSRequiredError",
-                                   "502 Server does not support secure communication via "
-                                   "TLS / SSL", key="email.require_transport_security",
-                                   cause=("STARTTLS",)),
-    "sender-rejected": Row("sender-rejected", BASE_AUTH, "error",
-                           "twisted.mail._except.SMTPDeliveryError", key="email.notif_from",
-                           cause=("sender",)),
-    "nothing-listening": Row(None, BASE_AUTH, "error",
-                             "twisted.internet.error.ConnectionRefusedError",
-                             key="email.smtp_port", cause=("refused",)),
-    "host-does-not-resolve": Row("works", {**BASE_AUTH, "smtp_host": "smtp.invalid"}, "error",
-                                 "twisted.internet.error.DNSLookupError",
-                                 key="email.smtp_host", cause=("does not exist",)),
-    "port-as-string": Row("works", {**BASE_AUTH, "smtp_port": "PORT-AS-STRING"}, "ok"),
-    "numeric-password": Row("works", {"smtp_user": "synapse@example.org", "smtp_pass": 123456},
-                            "no-start", key="email.smtp_pass", cause=("int",)),
-    "no-user-no-auth": Row("works", {}, "ok"),
-    # The wrong-password outcome depends on what the server does after the failure.
-    "wrong-password-535": Row("works", {**BASE_AUTH, "smtp_pass": "nope"}, "error",
-                              "twisted.mail._except.AUTHDeclinedError", key="email.smtp_pass",
-                              cause=("refused the login",)),
-    "wrong-password-drop": Row("auth-failure-drop", {**BASE_AUTH, "smtp_pass": "nope"}, "hang",
-                               key="email.smtp_pass", cause=("closed the connection",)),
-    "cram-md5-trap": Row("cram-md5-broken", BASE_AUTH, "error", key=None,
-                         cause=("CRAM-MD5", "never falls back")),
-}
-
-
-def _config(tmp_path: Path, server: TestServer | None, row: Row, free_port: int) -> Path:
-    port = server.port if server else free_port
-    email: dict[str, Any] = {"smtp_host": "127.0.0.1", "smtp_port": port,
-                             "notif_from": "Matrix <noreply@example.org>"}
-    for key, value in row.email.items():
-        if value == "PORT-AS-STRING":
-            value = str(port)
-        email[key] = value
-    if (row.server and SCENARIOS[row.server].tls != "plain") or row.email.get("force_tls"):
-        email["tlsname"] = "localhost"  # a name in the test certificate
-    text = yaml.safe_dump({"server_name": "example.org", "report_stats": False,
-                           "public_baseurl": "https://matrix.example.org/", "email": email},
-                          sort_keys=False)
-    path = tmp_path / "homeserver.yaml"
-    path.write_text(text)
-    return path
+from maildoctor.testing.observed import ROWS, homeserver_yaml
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -120,7 +28,8 @@ def _free_port() -> int:
 def test_observed_scenario_is_diagnosed(name: str, tmp_path: Path, smtp_scenario: Any) -> None:
     row = ROWS[name]
     server = smtp_scenario(row.server) if row.server else None
-    path = _config(tmp_path, server, row, _free_port())
+    path = tmp_path / "homeserver.yaml"
+    path.write_text(homeserver_yaml(row, server.port if server else _free_port()))
     ca = server.ca_file if server and row.trusted else None
     run = probe_config([str(path)], ProbeOptions(timeout=3.0, ca_file=ca))
     outcome, diagnosis = run.outcome, run.diagnosis
