@@ -16,7 +16,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "fix": ("fix", "command", "Apply the safe fixes check proposes, keeping comments and layout."),
     "probe": ("probe", "command", "Test the SMTP server stage by stage and predict Synapse."),
     "shell": ("shell", "command", "Interactive SMTP session in the config's TLS mode."),
-    "send": ("send", "command", "Send a Synapse-identical mail."),
+    "send": ("send", "command", "Send a Synapse-identical mail (maildoctor's engine or Twisted's)."),
     "templates": ("templates", "command", "Check or preview email templates."),
     "testserver": ("testserver", "command", "Run the built-in fault-injecting SMTP server."),
 }

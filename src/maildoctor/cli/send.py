@@ -1,0 +1,159 @@
+"""``maildoctor send``: send a mail identical to Synapse's, through maildoctor's engine or
+through Twisted set up exactly as Synapse sets it up."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import click
+
+from maildoctor.cli.common import config_paths_arguments, fail_unusable, resolve_paths
+from maildoctor.cli.exit_status import ExitStatus
+
+KINDS = ("test", "password-reset", "registration", "add-threepid", "already-in-use",
+         "notification")
+
+
+@click.command("send")
+@config_paths_arguments
+@click.option("--to", "to", required=True, metavar="ADDRESS", help="Recipient.")
+@click.option("--kind", type=click.Choice(KINDS), default="test", show_default=True,
+              help="Which of Synapse's mails to send.")
+@click.option("--engine", type=click.Choice(["native", "synapse"]), default="native",
+              show_default=True, help="native: maildoctor's engine (timeouts, retries, clear "
+              "errors). synapse: Twisted configured exactly as Synapse (reproduces its hangs, "
+              "under a watchdog; needs maildoctor[twisted]).")
+@click.option("--dry-run", is_flag=True, help="Build the mail but do not send it.")
+@click.option("--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write the mail as .eml (with --dry-run, or as a copy of what is sent).")
+@click.option("--correct-headers", is_flag=True,
+              help="Write a standard From header where Synapse's would be malformed "
+              "(non-ASCII display names).")
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False),
+              help="Also trust this CA (what SSL_CERT_FILE would do for Synapse).")
+@click.option("--timeout", type=click.FloatRange(0.1, 600), default=30.0, show_default=True,
+              help="native: seconds per step; synapse: the watchdog for the whole send.")
+@click.option("--force", is_flag=True, help="Send even when check reports errors.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def command(paths: tuple[str, ...], config: tuple[str, ...], to: str, kind: str, engine: str,
+            dry_run: bool, output: str | None, correct_headers: bool, ca_file: str | None,
+            timeout: float, force: bool, fmt: str) -> None:
+    """Send one of Synapse's mails with the config's settings, and report what happened.
+
+    Prints the Message-ID, the server's final reply (with its queue id) and the timings,
+    so you can find the mail in the server's logs.
+    Exit status: 0 sent (or built, with --dry-run), 1 not sent, 2 unusable input.
+    """
+    from maildoctor.config.check import check
+    from maildoctor.diagnostics import Severity
+    from maildoctor.errors import ConfigLoadError, MaildoctorError
+    from maildoctor.synapse.message import build_message
+    from maildoctor.synapse.templating import TemplateSet
+
+    try:
+        result = check(resolve_paths(paths, config))
+    except ConfigLoadError as exc:
+        fail_unusable(exc)
+    errors = [d for d in result.diagnostics if d.severity is Severity.ERROR]
+    if errors and not force and not dry_run:
+        click.echo("maildoctor: not sending: the config has errors Synapse would hit too "
+                   "(use --force to try anyway):", err=True)
+        for d in errors:
+            where = f" ({d.location})" if d.location else ""
+            click.echo(f"  error[{d.code}] {d.message}{where}", err=True)
+        sys.exit(ExitStatus.PROBLEMS)
+    merged = result.config.merged
+    settings = result.settings
+    try:
+        templates = TemplateSet.from_config(merged)
+        built = build_message(
+            kind, settings, to=to, server_name=str(merged.get("server_name", "localhost")),
+            public_baseurl=merged.get("public_baseurl"),
+            subjects=(merged.get("email") or {}).get("subjects"), templates=templates,
+            correct_headers=correct_headers)
+    except MaildoctorError as exc:
+        click.echo(f"maildoctor: cannot build the mail: {exc}", err=True)
+        sys.exit(ExitStatus.PROBLEMS)
+    data = built.as_bytes()
+    if output:
+        with open(output, "wb") as fh:
+            fh.write(data)
+    for warning in built.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    info: dict[str, Any] = {"kind": kind, "engine": engine, "message_id": built.message_id,
+                            "from": built.envelope_from, "to": built.envelope_to,
+                            "subject": built.subject, "bytes": len(data)}
+    if dry_run:
+        info["sent"] = False
+        _report(info, fmt, output)
+        sys.exit(ExitStatus.OK)
+    started = time.monotonic()
+    if engine == "synapse":
+        ok = _send_synapse(settings, built.envelope_from, built.envelope_to, data, timeout,
+                           ca_file, info)
+    else:
+        ok = _send_native(settings, built.envelope_from, built.envelope_to, data, timeout,
+                          ca_file, info)
+    info["seconds"] = round(time.monotonic() - started, 3)
+    info["sent"] = ok
+    _report(info, fmt, output)
+    sys.exit(ExitStatus.OK if ok else ExitStatus.PROBLEMS)
+
+
+def _send_native(settings: Any, sender: str, to: str, data: bytes, timeout: float,
+                 ca_file: str | None, info: dict[str, Any]) -> bool:
+    from maildoctor.errors import SMTPFailure
+    from maildoctor.mailer.session import Timeouts
+    from maildoctor.mailer.sync import SyncMailer
+
+    timeouts = Timeouts(connect=min(timeout, 30.0), command=timeout, data=max(timeout, 60.0))
+    try:
+        with SyncMailer.from_settings(settings, ca_file=ca_file, timeouts=timeouts) as mailer:
+            sent = mailer.send(sender, [to], data)
+    except SMTPFailure as exc:
+        info.update(error=str(exc), error_kind=type(exc).__name__, stage=exc.stage)
+        return False
+    info.update(reply=sent.reply, attempts=sent.attempts, refused=sent.refused)
+    return True
+
+
+def _send_synapse(settings: Any, sender: str, to: str, data: bytes, timeout: float,
+                  ca_file: str | None, info: dict[str, Any]) -> bool:
+    from maildoctor.synapse.twisted_engine import TwistedMissingError, send_like_synapse
+
+    try:
+        res = send_like_synapse(settings, sender, to, data, watchdog=timeout, ca_file=ca_file)
+    except TwistedMissingError as exc:
+        info.update(error=str(exc), error_kind="TwistedMissingError")
+        return False
+    info.update(outcome=res.kind, exception=res.exception or None, error=res.message or None)
+    if res.kind == "hang":
+        info["error"] = (f"no result after {timeout:g} s: Synapse would hang here (its request "
+                         "never returns, and nothing is logged)")
+    return res.kind == "ok"
+
+
+def _report(info: dict[str, Any], fmt: str, output: str | None) -> None:
+    if fmt == "json":
+        json.dump(info, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return
+    state = "built (not sent)" if not info.get("sent") and "seconds" not in info else (
+        "sent" if info.get("sent") else "NOT sent")
+    click.echo(f"{info['kind']} mail {state} ({info['engine']} engine)")
+    click.echo(f"  Message-ID: {info['message_id']}")
+    click.echo(f"  From: {info['from']}  To: {info['to']}")
+    click.echo(f"  Subject: {info['subject']}")
+    if info.get("reply"):
+        click.echo(f"  server's reply: {info['reply']}")
+    if info.get("exception"):
+        click.echo(f"  Synapse would log: {info['exception']}: {info.get('error') or ''}")
+    elif info.get("error"):
+        click.echo(f"  error: {info['error']}")
+    if "seconds" in info:
+        click.echo(f"  took {info['seconds']:.2f} s")
+    if output:
+        click.echo(f"  written to {output}")

@@ -1,0 +1,82 @@
+"""`maildoctor send`: each kind through both engines to the test server; refusal on errors."""
+
+from __future__ import annotations
+
+import email
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from maildoctor.cli.main import cli
+
+KINDS = ("test", "password-reset", "registration", "add-threepid", "already-in-use",
+         "notification")
+
+
+def _config(tmp_path: Path, port: int, **extra: str) -> Path:
+    lines = ["server_name: example.org", "public_baseurl: https://matrix.example.org/",
+             "email:", "  smtp_host: 127.0.0.1", f"  smtp_port: {port}",
+             "  smtp_user: synapse@example.org", "  smtp_pass: 's3cret'",
+             "  notif_from: 'Your Friendly %(app)s homeserver <noreply@example.org>'",
+             *(f"  {k}: {v}" for k, v in extra.items())]
+    path = tmp_path / "homeserver.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("engine", ["native", "synapse"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_kind_is_delivered(kind: str, engine: str, tmp_path: Path,
+                                smtp_server: Any) -> None:
+    server = smtp_server()
+    cfg = _config(tmp_path, server.port)
+    result = CliRunner().invoke(cli, ["send", str(cfg), "--to", "alice@example.org",
+                                      "--kind", kind, "--engine", engine, "--timeout", "10"])
+    assert result.exit_code == 0, result.output
+    assert "Message-ID: <" in result.output
+    got = server.wait_for_messages(1)[0]
+    msg = email.message_from_bytes(got.raw if hasattr(got, "raw") else got.data)
+    assert msg.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in msg.get_payload()] == ["text/plain", "text/html"]
+    assert msg["Auto-Submitted"] == "auto-generated"
+    assert ("List-Unsubscribe" in msg) == (kind == "notification")
+    assert "s3cret" not in result.output
+
+
+def test_refuses_a_config_with_errors_and_says_why(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["send", "examples/broken/homeserver.yaml",
+                                      "--to", "a@example.org"])
+    assert result.exit_code == 1
+    assert "MD101" in result.output and "smpt_pass" in result.output
+
+
+def test_dry_run_writes_the_eml(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, 2525)
+    out = tmp_path / "mail.eml"
+    result = CliRunner().invoke(cli, ["send", str(cfg), "--to", "alice@example.org",
+                                      "--kind", "password-reset", "--dry-run", "--output",
+                                      str(out)])
+    assert result.exit_code == 0, result.output
+    msg = email.message_from_bytes(out.read_bytes())
+    assert msg["Subject"] == "[example.org] Password reset"
+    assert list(msg.keys())[:4] == ["Content-Type", "MIME-Version", "Subject", "From"]
+
+
+def test_synapse_engine_reports_the_hang(tmp_path: Path, smtp_server: Any) -> None:
+    server = smtp_server(tls="implicit")  # TLS from the first byte, force_tls not set
+    cfg = _config(tmp_path, server.port)
+    result = CliRunner().invoke(cli, ["send", str(cfg), "--to", "alice@example.org",
+                                      "--engine", "synapse", "--timeout", "2"])
+    assert result.exit_code == 1
+    assert "Synapse would hang" in result.output
+
+
+def test_native_engine_names_the_cause(tmp_path: Path, smtp_server: Any) -> None:
+    server = smtp_server(replies={"mail": "553 5.7.1 <noreply@example.org>: Sender address "
+                                          "rejected: not owned by user"})
+    cfg = _config(tmp_path, server.port)
+    result = CliRunner().invoke(cli, ["send", str(cfg), "--to", "alice@example.org"])
+    assert result.exit_code == 1
+    assert "553" in result.output
