@@ -1,0 +1,106 @@
+"""SMTP replies and message bodies as bytes, with no I/O.
+
+The pipelining channel (``channel.py``) must match several replies that may arrive in one
+TCP segment, or one reply split over several, to the commands sent before them, in order.
+aiosmtplib's reader hands out one reply per read and drops bytes that arrive while nobody
+is reading, so it cannot do this; these helpers can, and are tested without sockets.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MAX_LINE = 4096
+"""Longest reply line accepted; RFC 5321 asks for 512, real servers send longer texts."""
+
+
+class MalformedReply(ValueError):
+    """The server sent something that is not an SMTP reply (e.g. TLS bytes, a banner)."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One complete (possibly multi-line) reply: ``code`` and the text lines joined by ``\\n``."""
+
+    code: int
+    text: str
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.code < 400
+
+    @property
+    def transient(self) -> bool:
+        """4xx: the server asks us to try again later."""
+        return 400 <= self.code < 500
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.text}".strip()
+
+
+class ReplyParser:
+    """Turns a byte stream into complete replies, keeping any partial one for later."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._code: int | None = None
+        self._lines: list[str] = []
+
+    def feed(self, data: bytes) -> list[Reply]:
+        """Add bytes; return every reply they complete, in arrival order."""
+        self._buffer.extend(data)
+        replies: list[Reply] = []
+        while True:
+            end = self._buffer.find(b"\n")
+            if end < 0:
+                if len(self._buffer) > MAX_LINE:
+                    raise MalformedReply("a reply line longer than 4096 bytes")
+                return replies
+            line = bytes(self._buffer[: end + 1]).rstrip(b"\r\n")
+            del self._buffer[: end + 1]
+            reply = self._line(line)
+            if reply is not None:
+                replies.append(reply)
+
+    def _line(self, line: bytes) -> Reply | None:
+        if len(line) < 3 or not line[:3].isdigit() or line[3:4] not in (b"", b" ", b"-"):
+            raise MalformedReply(f"not an SMTP reply line: {line[:40]!r}")
+        code = int(line[:3])
+        if self._code is not None and code != self._code:
+            raise MalformedReply(f"reply code changed inside a multi-line reply: {line[:40]!r}")
+        self._code = code
+        self._lines.append(line[4:].decode("utf-8", "replace"))
+        if line[3:4] == b"-":
+            return None
+        reply = Reply(code, "\n".join(self._lines))
+        self._code, self._lines = None, []
+        return reply
+
+
+_BARE_LINE_END = re.compile(rb"\r\n|\r|\n")
+_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
+
+
+def encode_data(message: bytes) -> bytes:
+    """The bytes to send after ``354``: CRLF line ends, dot-stuffed, ending in ``CRLF.CRLF``.
+
+    The common case (already CRLF, no line starting with a dot) is detected with C-speed
+    counts and skips both regex passes, which were a tenth of the sender's CPU per mail.
+    """
+    crlf = message.count(b"\r\n")
+    body = message
+    if message.count(b"\n") != crlf or message.count(b"\r") != crlf:
+        body = _BARE_LINE_END.sub(b"\r\n", message)
+    if body.startswith(b".") or b"\n." in body:
+        body = _LEADING_DOT.sub(b"..", body)
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    return body + b".\r\n"
+
+
+def address_arg(address: str) -> bytes:
+    """``<address>`` for MAIL FROM / RCPT TO; refuses control characters (command injection)."""
+    if any(ch in address for ch in "\r\n\0<>") or any(ord(ch) < 32 for ch in address):
+        raise ValueError(f"an envelope address contains a forbidden character: {address!r}")
+    return b"<" + address.encode("utf-8") + b">"
