@@ -1,0 +1,159 @@
+"""What the throwaway Postfix + Dovecot (tests/infra/postfix.py) puts on disk in its root
+directory ``$R``: the config files and the directory tree, as pure functions of the paths and
+ports, so they can be read and tested apart from the processes.
+
+The facts behind them are in spec/postfix-recipe.md. Deviations from it, and why:
+- our own master.cf instead of a copy of Debian's, so a locally edited /etc/postfix cannot
+  change the tests, with every service unchrooted and no ``smtp inet`` (port 25) line;
+- mail goes to one Maildir through the ``virtual`` agent instead of ``discard:``, so tests can
+  assert what arrived;
+- the CRAM-MD5 trap hashes the password with SSHA512 (computed here) rather than
+  ``doveadm pw -s SHA512-CRYPT``: any non-reversible scheme makes CRAM-MD5 unusable;
+- Dovecot's escalating per-IP auth penalty is off (see :func:`dovecot_conf`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from pathlib import Path
+
+USER = "synapse@example.org"
+PASSWORD = "s3cret"  # a fixed test credential of a loopback-only server, not a real secret
+HOSTNAME = "mail.test"
+
+
+def main_cf(root: Path) -> str:
+    return f"""\
+compatibility_level = 3.6
+queue_directory = {root}/queue
+data_directory = {root}/data
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = {HOSTNAME}
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mydestination =
+relay_domains =
+alias_maps =
+alias_database =
+biff = no
+maillog_file = {root}/postfix.log
+maillog_file_prefixes = /var, /dev/stdout, {root}
+smtpd_tls_chain_files = {root}/certs/server.pem
+smtpd_tls_security_level = may
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = private/auth
+smtpd_relay_restrictions = permit_sasl_authenticated, reject
+smtpd_recipient_restrictions = permit_sasl_authenticated, reject
+# Every recipient, whatever its domain, lands in one Maildir owned by nobody.
+default_transport = virtual
+relay_transport = virtual
+local_transport = virtual
+virtual_mailbox_base = {root}/sink
+virtual_mailbox_maps = regexp:{root}/etc/sink.regexp
+virtual_uid_maps = static:65534
+virtual_gid_maps = static:65534
+"""
+
+
+# Our own master.cf (not Debian's, which may be edited locally): only the services needed,
+# none chrooted, and no `smtp inet` line, so nothing binds port 25.
+MASTER_SERVICES = """\
+pickup    unix  n - n 60 1 pickup
+cleanup   unix  n - n -  0 cleanup
+qmgr      unix  n - n 300 1 qmgr
+tlsmgr    unix  - - n 1000? 1 tlsmgr
+rewrite   unix  - - n -  - trivial-rewrite
+bounce    unix  - - n -  0 bounce
+defer     unix  - - n -  0 bounce
+trace     unix  - - n -  0 bounce
+verify    unix  - - n -  1 verify
+flush     unix  n - n 1000? 0 flush
+proxymap  unix  - - n -  - proxymap
+proxywrite unix - - n -  1 proxymap
+showq     unix  n - n -  - showq
+error     unix  - - n -  - error
+retry     unix  - - n -  - error
+discard   unix  - - n -  - discard
+virtual   unix  - n n -  - virtual
+anvil     unix  - - n -  1 anvil
+scache    unix  - - n -  1 scache
+postlog   unix-dgram n - n - 1 postlogd
+"""
+
+
+def master_cf(host: str, submission_port: int, smtps_port: int) -> str:
+    return MASTER_SERVICES + f"""\
+{host}:{submission_port} inet n - n - - smtpd
+  -o syslog_name=postfix/submission
+  -o smtpd_tls_security_level=encrypt
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_tls_auth_only=yes
+{host}:{smtps_port} inet n - n - - smtpd
+  -o syslog_name=postfix/smtps
+  -o smtpd_tls_wrappermode=yes
+  -o smtpd_sasl_auth_enable=yes
+"""
+
+
+def dovecot_conf(root: Path, cram_md5_trap: bool) -> str:
+    # The trap stores the password hashed, so CRAM-MD5 (which needs the plaintext) can be
+    # advertised but never succeed: Synapse issue 10280.
+    mechanisms = "plain login cram-md5" if cram_md5_trap else "plain login"
+    scheme = "" if cram_md5_trap else "scheme=PLAIN "
+    return f"""\
+base_dir = {root}/dv/run
+state_dir = {root}/dv/state
+protocols =
+log_path = {root}/dv/dovecot.log
+auth_mechanisms = {mechanisms}
+passdb {{
+  driver = passwd-file
+  args = {scheme}{root}/dv/users
+}}
+userdb {{
+  driver = static
+  args = uid=nobody gid=nogroup home=/nonexistent
+}}
+service auth {{
+  unix_listener {root}/queue/private/auth {{
+    mode = 0666
+  }}
+}}
+ssl = no
+# No escalating per-IP penalty (2, 4, 8... 15 s before every later AUTH, even a good one):
+# it would make each test's timing depend on the failures of the tests before it. The
+# stock 2 s delay on a failed AUTH stays, as on a real server.
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+"""
+
+
+def users_file(cram_md5_trap: bool) -> str:
+    if not cram_md5_trap:
+        return f"{USER}:{{PLAIN}}{PASSWORD}\n"
+    salt = os.urandom(8)
+    digest = hashlib.sha512(PASSWORD.encode() + salt).digest()
+    return f"{USER}:{{SSHA512}}{base64.b64encode(digest + salt).decode()}\n"
+
+
+
+# (path under $R, owner, group, mode): Postfix's queue layout from /etc/postfix/postfix-files,
+# plus our own directories. The postfix user must traverse $R and own data/ and the queues.
+TREE = (
+    *((sub, "root", "root", 0o755) for sub in ("etc", "certs", "dv", "queue", "queue/pid")),
+    *((f"queue/{q}", "postfix", "postfix", 0o700) for q in (
+        "active", "bounce", "corrupt", "defer", "deferred", "flush", "hold", "incoming",
+        "private", "saved", "trace")),
+    ("queue/maildrop", "postfix", "postdrop", 0o730),
+    ("queue/public", "postfix", "postdrop", 0o710),
+    ("data", "postfix", "postfix", 0o700),
+    ("sink", "nobody", "nogroup", 0o700),
+)
