@@ -18,7 +18,7 @@ from typing import Any
 from maildoctor.errors import SMTPFailure
 from maildoctor.smtp.auth_stage import AuthStage
 from maildoctor.smtp.engine import OnStage, Stop, run_sync
-from maildoctor.smtp.facts import Connect, Resolve, Speaks
+from maildoctor.smtp.facts import Connect, Reply, Resolve, Speaks
 from maildoctor.smtp.parse import (
     ehlo_lines,
     envelope_address,
@@ -168,6 +168,9 @@ class Probe(AuthStage):
         else:
             await self.close()
         self.facts["speaks"] = found.speaks
+        if found.speaks is Speaks.NOT_SMTP:
+            # What Twisted would choke on: the model quotes it as Synapse's error does.
+            self.facts["greeting"] = Reply(0, found.first_line)
         facts = {"speaks": found.speaks, "first_line": found.first_line,
                  "first_byte_after": found.first_byte_after,
                  "sent_client_hello": found.sent_client_hello}
