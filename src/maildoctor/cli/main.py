@@ -19,6 +19,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "send": ("send", "command", "Send a Synapse-identical mail (maildoctor's engine or Twisted's)."),
     "templates": ("templates", "command", "Check or preview email templates."),
     "testserver": ("testserver", "command", "Run the built-in fault-injecting SMTP server."),
+    "init": ("init", "command", "Print (or merge) a provider's email: block."),
+    "providers": ("providers", "command", "List the mail providers init knows."),
+    "explain": ("explain", "command", "Find and explain the email failures in Synapse's logs."),
+    "schema": ("schema", "command", "Print a JSON Schema of the email: section (for editors)."),
 }
 
 

@@ -1,0 +1,73 @@
+"""``maildoctor init --provider NAME``: print (or merge) a correct, commented email: block.
+
+The block comes from the provider library (:mod:`maildoctor.providers`). With
+``--merge PATH`` it goes into an existing config through
+:func:`maildoctor.providers.merge.merge_email_block` (atomic, with a ``.bak``); the
+password stays a placeholder that ``maildoctor check`` flags (MD206) until it is filled in.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from maildoctor.cli.exit_status import ExitStatus
+
+
+@click.command("init")
+@click.option("--provider", "provider_name", metavar="NAME",
+              help="A provider from `maildoctor providers` (gmail, amazon-ses, ...).")
+@click.option("--region", metavar="REGION", help="Region, for regional providers (amazon-ses).")
+@click.option("--user", metavar="LOGIN", help="The SMTP login (smtp_user).")
+@click.option("--from", "sender", metavar="ADDR",
+              help='notif_from, e.g. "Example Matrix <noreply@example.org>".')
+@click.option("--app-name", default="Matrix", show_default=True, help="app_name.")
+@click.option("--merge", "merge_path", metavar="PATH", type=click.Path(dir_okay=False),
+              help="Write the block into this config file instead of printing it.")
+@click.option("--force", is_flag=True, help="With --merge: replace an existing email: block.")
+@click.option("--relay", is_flag=True, hidden=True, help="Not implemented yet.")
+def command(provider_name: str | None, region: str | None, user: str | None,
+            sender: str | None, app_name: str, merge_path: str | None, force: bool,
+            relay: bool) -> None:
+    """Print a commented email: block for a provider, or merge it into a config file.
+
+    Exit status: 0 done, 2 unknown provider, bad option, or a file that cannot be merged.
+    """
+    from maildoctor.providers import get_provider, load_providers
+    from maildoctor.providers.template import BlockOptions, render_email_block
+
+    if relay:
+        raise click.UsageError("--relay is not implemented yet (see issue 6)")
+    if not provider_name:
+        raise click.UsageError("give --provider NAME (see `maildoctor providers`)")
+    provider = get_provider(provider_name)
+    if provider is None:
+        raise click.BadParameter(
+            f"unknown provider {provider_name!r}; known: {', '.join(load_providers())}",
+            param_hint="--provider")
+    if user and not provider.auth:
+        click.echo(f"note: {provider.name} takes mail without a login; --user ignored", err=True)
+    if user and provider.fixed_user:
+        click.echo(f"note: {provider.name} always uses smtp_user {provider.fixed_user!r}; "
+                   "--user ignored", err=True)
+    try:
+        block = render_email_block(provider, BlockOptions(region, user, sender, app_name))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--region") from exc
+    if merge_path is None:
+        sys.stdout.write(block)
+        sys.exit(ExitStatus.OK)
+    from maildoctor.providers.merge import MergeError, merge_email_block
+
+    try:
+        result = merge_email_block(merge_path, block, force=force)
+    except MergeError as exc:
+        click.secho(f"maildoctor: {merge_path}: {exc}", fg="red", err=True)
+        sys.exit(ExitStatus.UNUSABLE)
+    verb = "replaced the email: block in" if result.replaced else "added an email: block to"
+    click.echo(f"{verb} {result.path}" + (f" (backup: {result.backup})" if result.backup else ""))
+    if provider.auth:
+        click.echo("next: put the real password in smtp_pass, then run "
+                   f"`maildoctor check {merge_path}` and `maildoctor probe {merge_path}`")
+    sys.exit(ExitStatus.OK)

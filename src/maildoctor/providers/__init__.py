@@ -1,0 +1,74 @@
+"""The provider library: how to point Synapse at Gmail, SES, a local Postfix, ...
+
+Each provider is one YAML file under ``providers/data/`` (facts only: host, port, TLS
+mode, what the login looks like, sender rules, and advice keyed by SMTP reply). This
+package loads them into frozen :class:`Provider` records, recognises a provider from
+``smtp_host`` so ``check``/``probe``/``explain`` can add its hints, and renders a
+commented ``email:`` block for ``maildoctor init``.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+
+import yaml
+
+from maildoctor.providers.model import Hint, Provider, ProviderDataError, TlsMode
+
+__all__ = [
+    "Hint",
+    "Provider",
+    "ProviderDataError",
+    "TlsMode",
+    "find_provider_for_host",
+    "get_provider",
+    "load_providers",
+]
+
+
+@cache
+def _load() -> tuple[Provider, ...]:
+    found: list[Provider] = []
+    for entry in sorted(resources.files(__package__).joinpath("data").iterdir(),
+                        key=lambda e: e.name):
+        if not entry.name.endswith(".yaml"):
+            continue
+        data = yaml.safe_load(entry.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ProviderDataError(f"{entry.name}: not a mapping")
+        provider = Provider.from_mapping(data, entry.name)
+        if f"{provider.name}.yaml" != entry.name:
+            raise ProviderDataError(f"{entry.name}: name is {provider.name!r}")
+        found.append(provider)
+    return tuple(sorted(found, key=lambda p: p.name))
+
+
+def load_providers() -> dict[str, Provider]:
+    """Every provider in the library, by name, in name order (loaded once per process)."""
+    return {p.name: p for p in _load()}
+
+
+def get_provider(name: str) -> Provider | None:
+    return load_providers().get(name.strip().lower())
+
+
+def find_provider_for_host(host: object, port: object = None) -> Provider | None:
+    """The provider whose host patterns match ``smtp_host``, or None.
+
+    ``host`` is taken as written in the config (anything that is not a string matches
+    nothing). ``port`` (``smtp_port``) only matters for hosts several entries share, such
+    as 127.0.0.1: Proton Bridge is recognised on 1025, a local MTA otherwise.
+    """
+    if not isinstance(host, str) or not host.strip():
+        return None
+    port_number = port if type(port) is int else None
+    if isinstance(port, str) and port.strip().isdigit():
+        port_number = int(port)
+    for provider in _load():
+        if provider.match_port is not None and provider.matches_host(host, port_number):
+            return provider
+    for provider in _load():
+        if provider.match_port is None and provider.matches_host(host):
+            return provider
+    return None
