@@ -388,11 +388,39 @@ EXPLAINERS: tuple[Explainer, ...] = (
 )
 
 
+def _replies(f: ServerFacts) -> list[tuple[int, str]]:
+    """The server's refusals, for provider-specific hints."""
+    out = []
+    if f.auth is not None and f.auth.final is not None and not f.auth.succeeded:
+        out.append((f.auth.final.code, f.auth.final.text))
+    for reply in (f.greeting, f.starttls, f.mail, f.rcpt):
+        if reply is not None and reply.code // 100 in (4, 5):
+            out.append((reply.code, reply.text))
+    return out
+
+
+def with_provider_hint(ev: Evidence, found: Diagnosis) -> Diagnosis:
+    """Add what the provider (recognised from smtp_host) says about this failure."""
+    from dataclasses import replace
+
+    from maildoctor.providers import find_provider_for_host
+
+    provider = find_provider_for_host(ev.settings.smtp_host, ev.settings.smtp_port)
+    if provider is None:
+        return found
+    for code, text in _replies(ev.facts):
+        hint = provider.hint_for(code, text)
+        if hint:
+            return replace(found, fix=f"{found.fix}. {provider.title}: {hint}",
+                           evidence=(*found.evidence, f"provider: {provider.title}"))
+    return found
+
+
 def diagnose(ev: Evidence) -> Diagnosis:
     for explainer in EXPLAINERS:
         found = explainer(ev)
         if found is not None:
-            return found
+            return with_provider_hint(ev, found)
     if ev.outcome.kind == "ok":
         tested = f" (tested up to {ev.stopped_after})" if ev.stopped_after else ""
         return Diagnosis(ok=True, root_cause=f"Synapse will send mail with this config{tested}",

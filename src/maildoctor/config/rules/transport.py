@@ -284,3 +284,26 @@ def default_port_25(ctx: LintContext) -> Iterator[Diagnostic]:
         fix=_set(ctx, "smtp_port", 587, "Set `smtp_port: 587` (STARTTLS), or 465 with "
                  "`force_tls: true`, as your provider documents."),
         path=("email",))
+
+
+@rule("MD311", "provider-advice", Severity.WARNING,
+      "The settings do not match what the mail provider in smtp_host requires")
+def provider_advice(ctx: LintContext) -> Iterator[Diagnostic]:
+    """maildoctor knows the usual providers (``maildoctor providers``). When ``smtp_host`` is
+    one of them, the settings are compared with the provider's rules: a fixed login name
+    (SendGrid's ``apikey``), a login it requires, its ports and TLS mode."""
+    if not ctx.email_enabled:
+        return
+    from maildoctor.providers import find_provider_for_host
+
+    provider = find_provider_for_host(ctx.settings.smtp_host, ctx.settings.smtp_port)
+    if provider is None:
+        return
+    for advice in provider.advice_for_config(ctx.email):
+        message = advice if advice.startswith(provider.title) else f"{provider.title}: {advice}"
+        yield ctx.diag(
+            "MD311", message,
+            consequence="The provider refuses the login or the mail.",
+            fix=Fix(f"`maildoctor init --provider {provider.name}` prints a block that works.",
+                    Applicability.DISPLAY_ONLY),
+            path=("email", "smtp_host"), at="value")
