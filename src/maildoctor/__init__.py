@@ -1,0 +1,84 @@
+"""maildoctor: makes a Matrix homeserver's email work, and says exactly why when it doesn't.
+
+The library behind the ``maildoctor`` command::
+
+    import maildoctor
+
+    result = maildoctor.check(["homeserver.yaml"])          # findings, as Synapse reads it
+    for d in result.diagnostics:
+        print(d.code, d.message, d.location)
+
+    run = maildoctor.probe(["homeserver.yaml"])             # probe + Synapse model + diagnosis
+    print(run.diagnosis.root_cause, run.outcome.kind)
+
+    settings = result.settings                              # what Synapse derives from email:
+    with maildoctor.SyncMailer.from_settings(settings) as mailer:
+        mailer.send("noreply@example.org", ["you@example.org"], message_bytes)
+
+Names are imported lazily so that ``import maildoctor`` (and the CLI) start fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = [
+    "Applicability",
+    "CheckResult",
+    "ConfigLoadError",
+    "Diagnosis",
+    "Diagnostic",
+    "EmailSettings",
+    "Location",
+    "MaildoctorError",
+    "Mailer",
+    "Outcome",
+    "ProbeOptions",
+    "ProbeRun",
+    "SMTPFailure",
+    "Severity",
+    "SyncMailer",
+    "build_message",
+    "check",
+    "predict",
+    "probe",
+    "settings_from_config",
+]
+
+_WHERE = {
+    "Applicability": ("maildoctor.diagnostics", "Applicability"),
+    "CheckResult": ("maildoctor.config.check", "CheckResult"),
+    "ConfigLoadError": ("maildoctor.errors", "ConfigLoadError"),
+    "Diagnosis": ("maildoctor.diagnose", "Diagnosis"),
+    "Diagnostic": ("maildoctor.diagnostics", "Diagnostic"),
+    "EmailSettings": ("maildoctor.synapse.settings", "EmailSettings"),
+    "Location": ("maildoctor.diagnostics", "Location"),
+    "MaildoctorError": ("maildoctor.errors", "MaildoctorError"),
+    "Mailer": ("maildoctor.mailer", "Mailer"),
+    "Outcome": ("maildoctor.synapse.model", "Outcome"),
+    "ProbeOptions": ("maildoctor.smtp.report", "ProbeOptions"),
+    "ProbeRun": ("maildoctor.doctor", "ProbeRun"),
+    "SMTPFailure": ("maildoctor.errors", "SMTPFailure"),
+    "Severity": ("maildoctor.diagnostics", "Severity"),
+    "SyncMailer": ("maildoctor.mailer.sync", "SyncMailer"),
+    "build_message": ("maildoctor.synapse.message", "build_message"),
+    "check": ("maildoctor.config.check", "check"),
+    "predict": ("maildoctor.synapse.model", "predict"),
+    "probe": ("maildoctor.doctor", "probe_config"),
+    "settings_from_config": ("maildoctor.synapse.settings", "settings_from_config"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _WHERE[name]
+    except KeyError:
+        raise AttributeError(f"module 'maildoctor' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

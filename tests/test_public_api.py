@@ -1,0 +1,31 @@
+"""The public API: every name in __all__ resolves, __all__ is sorted, imports stay lazy."""
+
+import subprocess
+import sys
+
+import maildoctor
+
+
+def test_all_names_resolve_and_are_sorted() -> None:
+    assert maildoctor.__all__ == sorted(maildoctor.__all__)
+    for name in maildoctor.__all__:
+        assert getattr(maildoctor, name) is not None, name
+
+
+def test_import_is_lazy() -> None:
+    code = ("import sys, maildoctor; heavy = [m for m in ('aiosmtplib', 'twisted', 'rich', "
+            "'jinja2', 'cryptography') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
+
+
+def test_check_and_probe_through_the_api(tmp_path, smtp_server) -> None:  # type: ignore[no-untyped-def]
+    server = smtp_server()
+    cfg = tmp_path / "homeserver.yaml"
+    cfg.write_text("server_name: example.org\npublic_baseurl: https://m.example.org/\n"
+                   f"email:\n  smtp_host: 127.0.0.1\n  smtp_port: {server.port}\n"
+                   "  notif_from: 'M <noreply@example.org>'\n")
+    assert not maildoctor.check([str(cfg)]).has_errors
+    run = maildoctor.probe([str(cfg)], maildoctor.ProbeOptions(timeout=3))
+    assert run.diagnosis.ok and run.outcome.kind == "ok"
