@@ -37,7 +37,7 @@ def _matches(d: Diagnostic, selectors: Iterable[str]) -> bool:
         s = sel.strip()
         if not s:
             continue
-        if s.lower() == d.name or (s.upper() and d.code.startswith(s.upper())) or s.upper() == "ALL":
+        if s.lower() == d.name or d.code.startswith(s.upper()) or s.upper() == "ALL":
             return True
     return False
 

@@ -12,13 +12,15 @@ compose the node tree first to record the position of every key and value, then
 construct the values from the same nodes.
 
 Limits (bad input must never hang or crash): files over :data:`MAX_FILE_BYTES` are
-refused, nesting deeper than :data:`MAX_DEPTH` is refused, and the position index stops
-at :data:`MAX_NODES` nodes (aliases are indexed once, so alias bombs stay small).
+refused, nesting deeper than :data:`MAX_DEPTH` is refused, the position index stops
+at :data:`MAX_NODES` nodes (aliases are indexed once), and data whose aliases would
+expand to more than :data:`MAX_EXPANDED` values (an alias bomb) is refused.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,12 +29,19 @@ import yaml
 
 from maildoctor.diagnostics import Location
 from maildoctor.errors import ConfigLoadError
+from maildoctor.secrets import MASK
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 100
 MAX_NODES = 200_000
+# Values the data would have with every alias written out. PyYAML shares aliased objects, so
+# an alias bomb loads small, but anything that prints or copies it (``str()``, ``repr``, JSON)
+# expands it exponentially: refuse it at load time instead.
+MAX_EXPANDED = 1_000_000
 
 PathKey = tuple[Any, ...]
+
+_QUOTED = re.compile(r"""(['"])(?:(?!\1).)*\1""")
 
 
 def dotted(path: PathKey) -> str:
@@ -174,6 +183,10 @@ def find_config_files(paths: Sequence[str]) -> tuple[list[str], list[Skipped]]:
             files.extend(sorted(found))
         else:
             files.append(path)
+    if not files:
+        # Synapse would go on with no settings and fail on server_name; say why instead.
+        raise ConfigLoadError("no config file to read: a directory gives only its *.yaml files",
+                              file=paths[0])
     return files, sorted(skipped, key=lambda s: s.path)
 
 
@@ -215,6 +228,29 @@ def read_text(path: str) -> str:
         ) from exc
 
 
+def _mask_quoted(message: str) -> str:
+    """Mask every quoted part of a parser message: PyYAML and Python quote the offending
+    text (``invalid literal for int() with base 10: 's3cret'``), which may be a password."""
+    return _QUOTED.sub(lambda m: m.group(1) + MASK + m.group(1), message)
+
+
+def _is_secret_line(text: str, index: int) -> bool:
+    from maildoctor.render.excerpt import mask_line
+
+    lines = text.splitlines()
+    return index < len(lines) and mask_line(lines[index]) != lines[index]
+
+
+def _reader_error(path: str, exc: yaml.reader.ReaderError, text: str) -> ConfigLoadError:
+    """A character YAML does not allow (a control character), located by line and column."""
+    before = text[: exc.position]
+    line = before.count("\n") + 1
+    column = exc.position - (before.rfind("\n") + 1) + 1
+    return ConfigLoadError(
+        f"YAML does not allow the control character U+{exc.character:04X} "
+        "(Synapse would fail to start with a ReaderError)", file=path, line=line, column=column)
+
+
 def _yaml_error(path: str, exc: yaml.MarkedYAMLError, text: str) -> ConfigLoadError:
     mark = exc.problem_mark or exc.context_mark
     line = mark.line + 1 if mark else None
@@ -228,6 +264,8 @@ def _yaml_error(path: str, exc: yaml.MarkedYAMLError, text: str) -> ConfigLoadEr
             hint = "YAML does not allow tabs for indentation: use spaces."
     if exc.context and exc.problem:
         problem = f"{exc.context}: {exc.problem}"
+    if mark is not None and _is_secret_line(text, mark.line):
+        problem = _mask_quoted(problem)  # "found undefined alias 's3cret'" names the value
     return ConfigLoadError(f"YAML syntax error: {problem}", file=path, line=line, column=col,
                            hint=hint)
 
@@ -303,24 +341,62 @@ class _Indexer:
         )
 
 
+def expanded_size(data: Any, limit: int = MAX_EXPANDED) -> int:
+    """How many values ``data`` holds with shared (aliased) objects counted at every use.
+
+    Linear in the number of distinct objects (memoised by identity); stops counting once
+    over ``limit``. A cycle (a recursive alias) counts once.
+    """
+    memo: dict[int, int] = {}
+
+    def size(obj: Any) -> int:
+        if not isinstance(obj, dict | list):
+            return 1
+        key = id(obj)
+        if key in memo:
+            return memo[key]
+        memo[key] = 1  # in progress: a cycle back to here counts once
+        children = [*obj.keys(), *obj.values()] if isinstance(obj, dict) else obj
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > limit:
+                break
+        memo[key] = total
+        return total
+
+    return size(data)
+
+
 def parse_text(path: str, text: str) -> ParsedFile:
     """Parse one file's text as ``yaml.safe_load`` would, with positions."""
     pf = ParsedFile(path=path, lines=text.splitlines(), data=None)
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # checks for unprintable characters at once
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(path, exc, text) from exc
     try:
         root = loader.get_single_node()
         if root is not None:
             _Indexer(pf).walk(root, (), 0)
             pf.data = loader.construct_document(root)
+            if expanded_size(pf.data) > MAX_EXPANDED:
+                raise ConfigLoadError(
+                    f"YAML aliases expand to over {MAX_EXPANDED:,} values (an 'alias bomb'); "
+                    "maildoctor refuses to read it", file=path)
     except yaml.MarkedYAMLError as exc:
         raise _yaml_error(path, exc, text) from exc
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(path, exc, text) from exc
     except yaml.YAMLError as exc:
         raise ConfigLoadError(f"YAML error: {exc}", file=path) from exc
     except RecursionError as exc:
         raise ConfigLoadError(f"nesting too deep to parse (over {MAX_DEPTH} levels)",
                               file=path) from exc
-    except ValueError as exc:  # e.g. a timestamp PyYAML cannot build
-        raise ConfigLoadError(f"YAML value error: {exc}", file=path) from exc
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+        # A tagged or implicit value PyYAML cannot build (``2001-13-45``, ``!!int x``,
+        # ``!!timestamp x``). No position is known, and the text may quote a password.
+        raise ConfigLoadError(f"YAML value error: {_mask_quoted(str(exc))}", file=path) from exc
     finally:
         loader.dispose()
     return pf

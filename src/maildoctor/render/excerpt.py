@@ -35,6 +35,16 @@ def mask_line(line: str) -> str:
     return f"{m.group('head')}{lead}{MASK}"
 
 
+def mask_excerpt(line: str, path: str, line_no: int, key_line: int | None) -> str:
+    """The line to show for a finding at ``path``. Besides :func:`mask_line`, a secret's value
+    written on a line of its own (``smtp_pass:``, the password below it) is masked whole."""
+    shown = mask_line(line)
+    if (shown == line and is_secret_key(path.rsplit(".", 1)[-1]) and key_line is not None
+            and line_no != key_line and line.strip()):
+        return line[: len(line) - len(line.lstrip())] + MASK
+    return shown
+
+
 def caret_span(line: str, column: int) -> int:
     """How many characters to underline from ``column`` (1-based): a key up to its colon,
     otherwise a value up to a trailing comment."""

@@ -56,7 +56,8 @@ def rule(
             raise RuntimeError(f"duplicate rule code {code}")
         if any(r.name == name for r in RULES.values()):
             raise RuntimeError(f"duplicate rule name {name}")
-        RULES[code] = Rule(code, name, severity, summary, inspect.cleandoc(func.__doc__ or ""), func)
+        doc = inspect.cleandoc(func.__doc__ or "")
+        RULES[code] = Rule(code, name, severity, summary, doc, func)
         return func
 
     return register
