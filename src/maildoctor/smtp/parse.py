@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from maildoctor.synapse import twisted_caps
+
 # Twisted registers its authenticators in this order and uses the first one offered.
-SYNAPSE_MECHANISMS = ("CRAM-MD5", "LOGIN", "PLAIN")
+SYNAPSE_MECHANISMS = twisted_caps.TWISTED_MECHANISMS
 # What ``--all-mechanisms`` knows how to try.
 PROBE_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2")
 
@@ -49,24 +51,17 @@ def ehlo_lines(text: str) -> tuple[str, ...]:
 
 
 def twisted_capabilities(lines: tuple[str, ...]) -> dict[str, str | None]:
-    """EHLO lines as Twisted stores them: keyword -> value, case-sensitive, last wins."""
-    caps: dict[str, str | None] = {}
-    for line in lines:
-        parts = line.split(None, 1)
-        if not parts:
-            continue
-        caps[parts[0]] = parts[1] if len(parts) > 1 else None
-    return caps
+    """EHLO lines as Twisted stores them (see :mod:`maildoctor.synapse.twisted_caps`)."""
+    return twisted_caps.parse_capabilities(lines)
 
 
 def twisted_auth_mechanisms(lines: tuple[str, ...]) -> tuple[str, ...]:
     """Mechanisms Twisted sees: only an exact ``AUTH`` keyword with a value, upper-cased."""
-    value = twisted_capabilities(lines).get("AUTH")
-    return tuple(m.upper() for m in value.split()) if value else ()
+    return twisted_caps.auth_mechanisms(twisted_caps.parse_capabilities(lines))
 
 
 def twisted_offers_starttls(lines: tuple[str, ...]) -> bool:
-    return "STARTTLS" in twisted_capabilities(lines)
+    return twisted_caps.offers_starttls(twisted_caps.parse_capabilities(lines))
 
 
 def offered_mechanisms(lines: tuple[str, ...]) -> tuple[str, ...]:
@@ -90,10 +85,7 @@ def synapse_mechanism(twisted_offered: tuple[str, ...]) -> str | None:
 
     The server's order is irrelevant and there is no fallback to the next one.
     """
-    for mech in SYNAPSE_MECHANISMS:
-        if mech in twisted_offered:
-            return mech
-    return None
+    return twisted_caps.choose_mechanism(twisted_offered)
 
 
 def is_fully_qualified(name: str) -> bool:

@@ -17,26 +17,12 @@ from maildoctor.diagnostics import Applicability, Diagnostic, Edit, Fix, Severit
 
 NO_START = "Synapse does not start: Error in configuration"
 
-# Legacy email keys naming template files, with the file Synapse uses by default.
-LEGACY_TEMPLATE_KEYS = {
-    "password_reset_template_html": "password_reset.html",
-    "password_reset_template_text": "password_reset.txt",
-    "registration_template_html": "registration.html",
-    "registration_template_text": "registration.txt",
-    "add_threepid_template_html": "add_threepid.html",
-    "add_threepid_template_text": "add_threepid.txt",
-    "already_in_use_template_html": "already_in_use.html",
-    "password_reset_template_failure_html": "password_reset_failure.html",
-    "password_reset_template_success_html": "password_reset_success.html",
-    "registration_template_failure_html": "registration_failure.html",
-    "registration_template_success_html": "registration_success.html",
-    "add_threepid_template_failure_html": "add_threepid_failure.html",
-    "add_threepid_template_success_html": "add_threepid_success.html",
-    "notif_template_html": "notif_mail.html",
-    "notif_template_text": "notif_mail.txt",
-    "expiry_template_html": "notice_expiry.html",
-    "expiry_template_text": "notice_expiry.txt",
-}
+def _legacy_template_keys() -> dict[str, str]:
+    """Legacy email keys naming template files -> the file Synapse uses by default."""
+    from maildoctor.config.schema import EMAIL_KEYS
+
+    return {name: str(spec.default) for name, spec in EMAIL_KEYS.items()
+            if spec.legacy and isinstance(spec.default, str)}
 
 
 def _get(root: Mapping[Any, Any], *path: str) -> Any:
@@ -199,7 +185,7 @@ def template_file_missing(ctx: LintContext) -> Iterator[Diagnostic]:
     if not ctx.email_enabled:
         return
     dirs = [d for _p, d in _template_dirs(ctx) if isinstance(d, str) and os.path.isdir(d)]
-    for key, default in LEGACY_TEMPLATE_KEYS.items():
+    for key, default in _legacy_template_keys().items():
         name = ctx.email.get(key)
         if not isinstance(name, str) or name == default:
             continue
