@@ -38,6 +38,7 @@ OK, WARN, FAIL, SKIPPED = (StageStatus.OK, StageStatus.WARN, StageStatus.FAIL,
 # than the budget in all. A greeting after 1.5 s is still seen as SMTP.
 SNIFF_GREET_WAIT = 0.6
 SNIFF_BUDGET = 2.5
+SNIFF_IMPLICIT_WAIT = 0.05
 BLOCKED_PORT_HINT = ("many cloud providers block outbound port 25; use the submission "
                      "port 587 (STARTTLS) or 465 (force_tls) of your mail provider")
 
@@ -155,7 +156,10 @@ class Probe(AuthStage):
     async def stage_sniff(self) -> None:
         assert self.conn is not None
         try:
-            found = await sniff(self.conn, greet_wait=SNIFF_GREET_WAIT, budget=SNIFF_BUDGET,
+            # With force_tls, Synapse sends its ClientHello at once: so do we (a plain-text
+            # server's greeting still shows up, and answers the question just as well).
+            wait = SNIFF_IMPLICIT_WAIT if self.implicit else SNIFF_GREET_WAIT
+            found = await sniff(self.conn, greet_wait=wait, budget=SNIFF_BUDGET,
                                 server_name=self.tls_name or None)
         except SMTPFailure as exc:
             await self.close()
