@@ -8,42 +8,35 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Any
 
 import click
-import yaml
 
+from maildoctor.cli.common import config_paths_arguments, fail_unusable, resolve_paths
 from maildoctor.cli.exit_status import ExitStatus
 from maildoctor.smtp.interactive import ShellOptions, run_shell
 from maildoctor.synapse.settings import settings_from_config
 
 
-def _load(path: str) -> Any:
-    # The lead replaces this with the multi-file loader (config/load.py).
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise click.ClickException(f"{path}: cannot read the config: {exc}") from exc
-
-
 @click.command("shell")
-@click.argument("config", type=click.Path(dir_okay=False))
+@config_paths_arguments
 @click.option("--timeout", type=float, default=10.0, show_default=True,
               help="Seconds to wait for each reply or handshake.")
 @click.option("--ca-file", type=click.Path(exists=True, dir_okay=False),
               help="Also trust this CA (as SSL_CERT_FILE would for Synapse).")
-def command(config: str, timeout: float, ca_file: str | None) -> None:
+def command(paths: tuple[str, ...], config: tuple[str, ...], timeout: float,
+            ca_file: str | None) -> None:
     """Interactive SMTP session in the config's TLS mode.
 
     Lines are sent as typed. Commands: `auth [MECH]` (the configured credentials,
     never shown), `starttls`, `quit`.
     """
-    raw = _load(config)
-    if not isinstance(raw, dict):
-        click.echo(f"{config}: the config is not a mapping", err=True)
-        sys.exit(ExitStatus.UNUSABLE)
-    settings = settings_from_config(raw)
+    from maildoctor.config.load import load
+    from maildoctor.errors import ConfigLoadError
+
+    try:
+        settings = settings_from_config(load(resolve_paths(paths, config)).merged)
+    except ConfigLoadError as exc:
+        fail_unusable(exc)
 
     def blocking_read() -> str:
         return sys.stdin.readline()
