@@ -72,7 +72,7 @@ class Redactor:
         if password is None:
             return
         value = password.reveal() if isinstance(password, Secret) else str(password)
-        self._forms |= encoded_forms(value, list(users) + [None])
+        self._forms |= encoded_forms(value, [*users, None])
 
     def __call__(self, text: str) -> str:
         # Longest first, so a base64 blob is masked whole before a shorter form inside it.

@@ -46,7 +46,8 @@ def test_seed_example_diff_is_one_line_and_masks_the_password(tmp_path: Path) ->
     code, out = run("fix", "--diff", str(target))
     assert code == 0
     assert target.read_bytes() == before  # --diff writes nothing
-    changed = [ln for ln in out.splitlines() if ln[:1] in "+-" and not ln.startswith(("+++", "---"))]
+    changed = [ln for ln in out.splitlines()
+               if ln[:1] in "+-" and not ln.startswith(("+++", "---"))]
     assert changed == ["-  smpt_pass: ********", "+  smtp_pass: ********"]
     assert "s3cret" not in out and base64.b64encode(b"s3cret").decode() not in out
     code, out = run("fix", str(target))
