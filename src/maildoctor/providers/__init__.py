@@ -34,7 +34,10 @@ def _load() -> tuple[Provider, ...]:
                         key=lambda e: e.name):
         if not entry.name.endswith(".yaml"):
             continue
-        data = yaml.safe_load(entry.read_text(encoding="utf-8"))
+        # Our own data files: libyaml's loader reads them ten times faster, which keeps
+        # `check` (it recognises providers) quick to start.
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        data = yaml.load(entry.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506
         if not isinstance(data, dict):
             raise ProviderDataError(f"{entry.name}: not a mapping")
         provider = Provider.from_mapping(data, entry.name)
