@@ -37,7 +37,7 @@ def _load() -> tuple[Provider, ...]:
         # Our own data files: libyaml's loader reads them ten times faster, which keeps
         # `check` (it recognises providers) quick to start.
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        data = yaml.load(entry.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506
+        data = yaml.load(entry.read_text(encoding="utf-8"), Loader=loader)
         if not isinstance(data, dict):
             raise ProviderDataError(f"{entry.name}: not a mapping")
         provider = Provider.from_mapping(data, entry.name)
