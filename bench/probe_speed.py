@@ -91,6 +91,9 @@ def run_swaks(row: Row, port: int, ca: str | None) -> tuple[float, int]:
 
 
 def main() -> int:
+    import logging
+
+    logging.getLogger("mail.log").setLevel(logging.CRITICAL)  # aiosmtpd on sniffed sockets
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="maildoctor runs per scenario")
     parser.add_argument("--no-swaks", action="store_true")
