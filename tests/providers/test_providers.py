@@ -271,3 +271,21 @@ def test_advice_for_config() -> None:
     (missing,) = PROVIDERS["gmail"].advice_for_config({})
     assert "smtp_user" in missing
     assert PROVIDERS["exim-relay"].advice_for_config({}) == []
+
+
+def test_init_relay_block_passes_check(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from maildoctor.cli.main import cli
+
+    out = CliRunner().invoke(cli, ["init", "--relay", "--relay-port", "2600",
+                                   "--from", "Matrix <noreply@example.org>"])
+    assert out.exit_code == 0, out.output
+    assert "smtp_port: 2600" in out.output and "enable_tls: false" in out.output
+    cfg = tmp_path / "homeserver.yaml"
+    cfg.write_text("server_name: example.org\npublic_baseurl: https://m.example.org/\n"
+                   + out.output)
+    checked = CliRunner().invoke(cli, ["check", str(cfg)])
+    assert checked.exit_code == 0, checked.output
+    both = CliRunner().invoke(cli, ["init", "--relay", "--provider", "gmail"])
+    assert both.exit_code == 2

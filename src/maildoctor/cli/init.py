@@ -26,10 +26,14 @@ from maildoctor.cli.exit_status import ExitStatus
 @click.option("--merge", "merge_path", metavar="PATH", type=click.Path(dir_okay=False),
               help="Write the block into this config file instead of printing it.")
 @click.option("--force", is_flag=True, help="With --merge: replace an existing email: block.")
-@click.option("--relay", is_flag=True, hidden=True, help="Not implemented yet.")
+@click.option("--relay", is_flag=True,
+              help="The block that points Synapse at `maildoctor relay` on this host (the "
+              "provider's block then goes in the relay's own config).")
+@click.option("--relay-port", type=click.IntRange(1, 65535), default=2525, show_default=True,
+              help="With --relay: the port the relay listens on.")
 def command(provider_name: str | None, region: str | None, user: str | None,
             sender: str | None, app_name: str, merge_path: str | None, force: bool,
-            relay: bool) -> None:
+            relay: bool, relay_port: int) -> None:
     """Print a commented email: block for a provider, or merge it into a config file.
 
     Exit status: 0 done, 2 unknown provider, bad option, or a file that cannot be merged.
@@ -38,7 +42,12 @@ def command(provider_name: str | None, region: str | None, user: str | None,
     from maildoctor.providers.template import BlockOptions, render_email_block
 
     if relay:
-        raise click.UsageError("--relay is not implemented yet (see issue 6)")
+        if provider_name:
+            raise click.UsageError(
+                "--relay and --provider go to different files: `maildoctor init --relay` for "
+                "homeserver.yaml, `maildoctor init --provider NAME` for the relay's config")
+        _print_or_merge(_relay_block(relay_port, sender), merge_path, force)
+        return
     if not provider_name:
         raise click.UsageError("give --provider NAME (see `maildoctor providers`)")
     provider = get_provider(provider_name)
@@ -70,4 +79,32 @@ def command(provider_name: str | None, region: str | None, user: str | None,
     if provider.auth:
         click.echo("next: put the real password in smtp_pass, then run "
                    f"`maildoctor check {merge_path}` and `maildoctor probe {merge_path}`")
+    sys.exit(ExitStatus.OK)
+
+
+def _relay_block(port: int, sender: str | None) -> str:
+    from maildoctor.relay import relay_email_block
+
+    block = relay_email_block(port)
+    if sender:
+        block = "\n".join(
+            (line.split("notif_from:")[0] + f"notif_from: {sender!r}")
+            if line.lstrip().startswith("notif_from:") else line
+            for line in block.splitlines()) + "\n"
+    return block
+
+
+def _print_or_merge(block: str, merge_path: str | None, force: bool) -> None:
+    if merge_path is None:
+        sys.stdout.write(block)
+        sys.exit(ExitStatus.OK)
+    from maildoctor.providers.merge import MergeError, merge_email_block
+
+    try:
+        result = merge_email_block(merge_path, block, force=force)
+    except MergeError as exc:
+        click.secho(f"maildoctor: {merge_path}: {exc}", fg="red", err=True)
+        sys.exit(ExitStatus.UNUSABLE)
+    verb = "replaced the email: block in" if result.replaced else "added an email: block to"
+    click.echo(f"{verb} {result.path}" + (f" (backup: {result.backup})" if result.backup else ""))
     sys.exit(ExitStatus.OK)

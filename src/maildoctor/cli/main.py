@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("init", "command", "Print (or merge) a provider's email: block."),
     "providers": ("providers", "command", "List the mail providers init knows."),
     "explain": ("explain", "command", "Find and explain the email failures in Synapse's logs."),
+    "relay": ("relay", "command",
+              "Run the local relay Synapse sends through; queue status, retry, drop."),
     "schema": ("schema", "command", "Print a JSON Schema of the email: section (for editors)."),
 }
 

@@ -1,0 +1,367 @@
+"""The relay's durable queue: one SQLite file, WAL mode, ``synchronous=FULL``.
+
+Why SQLite: one file, atomic transactions, crash-safe with the settings below, and readable by
+``maildoctor relay status`` from another process while the relay writes (WAL lets readers and
+the one writer proceed together). ``synchronous=FULL`` makes every COMMIT wait for fsync, so a
+message whose INSERT has committed survives a power cut; the listener answers ``250`` only
+after that COMMIT.
+
+Only what the relay *promises* needs FULL: accepting a message (the ``250``). Its later
+state changes (delivered, postponed, dead) are committed with ``synchronous=NORMAL``, which in
+WAL mode survives a crash of the process but not of the machine, and costs no fsync; the next
+FULL commit makes them durable too. Losing one to a power cut means a message is tried again:
+a possible duplicate, never a loss, which is the relay's contract anyway. This halves the
+fsyncs per mail.
+
+A message moves ``queued -> delivered`` or ``queued -> dead``; ``retry`` moves a dead one back.
+Delivered rows keep their envelope and outcome but drop the body, so the file stays small.
+Recipients the upstream refused are kept on the delivered row (``refused``, the bounce
+record); those it refused *temporarily* get a new queued row of their own.
+
+:class:`Queue` is plain and synchronous: the relay calls it from one store thread
+(``store.py``), the CLI and tests call it directly.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from maildoctor import errors
+
+STATES = ("queued", "delivered", "dead")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    state TEXT NOT NULL DEFAULT 'queued',
+    received_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    next_attempt REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    sender TEXT NOT NULL,
+    recipients TEXT NOT NULL,
+    message_id TEXT,
+    size INTEGER NOT NULL,
+    client TEXT,
+    data BLOB,
+    upstream TEXT,
+    last_error TEXT,
+    last_reason TEXT,
+    refused TEXT,
+    parent INTEGER,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS messages_due ON messages (state, next_attempt);
+CREATE TABLE IF NOT EXISTS upstreams (
+    upstream TEXT PRIMARY KEY,
+    last_error TEXT,
+    last_reason TEXT,
+    last_fix TEXT,
+    error_at REAL,
+    ok_at REAL
+);
+"""
+
+_COLUMNS = ("id, state, received_at, expires_at, next_attempt, attempts, sender, recipients, "
+            "message_id, size, client, upstream, last_error, last_reason, refused, parent, "
+            "finished_at")
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A message as the listener accepted it."""
+
+    sender: str
+    recipients: tuple[str, ...]
+    data: bytes
+    message_id: str | None = None
+    client: str | None = None
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """One row of the queue. ``data`` is loaded only for delivery."""
+
+    id: int
+    state: str
+    received_at: float
+    expires_at: float
+    next_attempt: float
+    attempts: int
+    sender: str
+    recipients: tuple[str, ...]
+    message_id: str | None
+    size: int
+    client: str | None
+    upstream: str | None
+    last_error: str | None
+    last_reason: str | None
+    refused: dict[str, str] = field(default_factory=dict)
+    parent: int | None = None
+    finished_at: float | None = None
+    data: bytes | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "state": self.state, "received_at": self.received_at,
+            "next_attempt": self.next_attempt if self.state == "queued" else None,
+            "attempts": self.attempts, "sender": self.sender,
+            "recipients": list(self.recipients), "message_id": self.message_id,
+            "size": self.size, "upstream": self.upstream, "last_error": self.last_error,
+            "reason": self.last_reason, "refused": self.refused, "parent": self.parent,
+            "finished_at": self.finished_at,
+        }
+
+
+@dataclass(frozen=True)
+class UpstreamStatus:
+    """The last outcome the relay saw for one upstream server."""
+
+    upstream: str
+    last_error: str | None
+    last_reason: str | None
+    last_fix: str | None
+    error_at: float | None
+    ok_at: float | None
+
+    @property
+    def failing(self) -> bool:
+        """True when the last thing that happened there was an error."""
+        return self.error_at is not None and (self.ok_at is None or self.error_at > self.ok_at)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"upstream": self.upstream, "failing": self.failing,
+                "last_error": self.last_error, "reason": self.last_reason,
+                "fix": self.last_fix, "error_at": self.error_at, "ok_at": self.ok_at}
+
+
+def _row(row: Sequence[Any], data: bytes | None = None) -> QueuedMessage:
+    return QueuedMessage(
+        id=row[0], state=row[1], received_at=row[2], expires_at=row[3], next_attempt=row[4],
+        attempts=row[5], sender=row[6], recipients=tuple(json.loads(row[7])),
+        message_id=row[8], size=row[9], client=row[10], upstream=row[11], last_error=row[12],
+        last_reason=row[13], refused=json.loads(row[14]) if row[14] else {}, parent=row[15],
+        finished_at=row[16], data=data)
+
+
+class Queue:
+    """The queue file at ``path``. ``create=False`` refuses a missing file (for the CLI)."""
+
+    def __init__(self, path: str, *, create: bool = True, max_age: float = 5 * 86400) -> None:
+        if not create and not os.path.exists(path):
+            raise errors.UsageError(f"there is no relay queue at {path} (has the relay run? "
+                                    "give its --queue)")
+        self.path = path
+        self.max_age = max_age
+        try:
+            # isolation_level=None: we issue BEGIN IMMEDIATE/COMMIT ourselves, so a
+            # transaction is exactly what each method says it is.
+            self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._full = True
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise errors.UsageError(f"cannot open the relay queue {path}: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _write(self, statements: Iterable[tuple[str, Sequence[Any]]], *,
+               durable: bool = True) -> list[int]:
+        """Run ``statements`` in one transaction; the rowid of each INSERT, in order.
+
+        ``durable=False``: commit without fsync (see the module docstring for when).
+        """
+        if durable != self._full:
+            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            self._full = durable
+        ids: list[int] = []
+        cur = self._db.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, params in statements:
+                cur.execute(sql, params)
+                if sql.lstrip().upper().startswith("INSERT") and cur.lastrowid is not None:
+                    ids.append(cur.lastrowid)
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        return ids
+
+    # -- the listener's side --------------------------------------------------------------
+
+    def add_many(self, messages: Sequence[NewMessage], now: float | None = None) -> list[int]:
+        """Store ``messages`` durably in one transaction; their ids."""
+        now = time.time() if now is None else now
+        sql = ("INSERT INTO messages (received_at, expires_at, next_attempt, sender, "
+               "recipients, message_id, size, client, data) VALUES (?,?,?,?,?,?,?,?,?)")
+        return self._write((sql, (now, now + self.max_age, now, m.sender,
+                                  json.dumps(list(m.recipients)), m.message_id, len(m.data),
+                                  m.client, m.data)) for m in messages)
+
+    # -- the delivery side ----------------------------------------------------------------
+
+    def due(self, now: float, exclude: Iterable[int] = (), limit: int = 10
+            ) -> list[QueuedMessage]:
+        """Queued messages whose next attempt has come, oldest first, with their data."""
+        skip = sorted(exclude)
+        marks = ",".join("?" * len(skip))
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS}, data FROM messages WHERE state='queued' AND next_attempt<=? "
+            f"{f'AND id NOT IN ({marks})' if skip else ''} ORDER BY next_attempt, id LIMIT ?",
+            (now, *skip, limit)).fetchall()
+        return [_row(r[:-1], r[-1]) for r in rows]
+
+    def next_due(self, exclude: Iterable[int] = ()) -> float | None:
+        skip = sorted(exclude)
+        marks = ",".join("?" * len(skip))
+        row = self._db.execute(
+            "SELECT MIN(next_attempt) FROM messages WHERE state='queued'"
+            f"{f' AND id NOT IN ({marks})' if skip else ''}", skip).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    def delivered(self, message: QueuedMessage, upstream: str, refused: dict[str, str],
+                  retry_recipients: Sequence[str] = (), now: float | None = None) -> None:
+        """Mark delivered (body dropped); temporarily refused recipients get a new row."""
+        now = time.time() if now is None else now
+        statements: list[tuple[str, Sequence[Any]]] = [(
+            "UPDATE messages SET state='delivered', attempts=attempts+1, upstream=?, "
+            "refused=?, finished_at=?, data=NULL WHERE id=? AND state='queued'",
+            (upstream, json.dumps(refused) if refused else None, now, message.id))]
+        if retry_recipients and message.data is not None:
+            statements.append((
+                "INSERT INTO messages (received_at, expires_at, next_attempt, attempts, "
+                "sender, recipients, message_id, size, client, data, parent) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (message.received_at, message.expires_at, now, message.attempts + 1,
+                 message.sender, json.dumps(list(retry_recipients)), message.message_id,
+                 message.size, message.client, message.data, message.id)))
+        statements.append(self._upstream_ok(upstream, now))
+        # A new row for temporarily refused recipients is a promise like an accepted mail.
+        self._write(statements, durable=len(statements) > 2)
+
+    def hurry(self, now: float | None = None) -> int:
+        """Make every queued message due now (the upstream is back); how many."""
+        now = time.time() if now is None else now
+        cur = self._db.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        cur.execute("UPDATE messages SET next_attempt=? WHERE state='queued' AND "
+                    "next_attempt>?", (now, now))
+        changed = cur.rowcount
+        cur.execute("COMMIT")
+        return changed
+
+    def postpone(self, message: QueuedMessage, upstream: str, next_attempt: float,
+                 error: str, reason: str, fix: str, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        self._write([(
+            "UPDATE messages SET attempts=attempts+1, next_attempt=?, upstream=?, "
+            "last_error=?, last_reason=? WHERE id=? AND state='queued'",
+            (next_attempt, upstream, error, reason, message.id)),
+            self._upstream_error(upstream, error, reason, fix, now)], durable=False)
+
+    def bury(self, message: QueuedMessage, upstream: str, error: str, reason: str, fix: str,
+             *, server_failed: bool, now: float | None = None) -> None:
+        """Dead-letter ``message``; ``server_failed`` also records the error on the upstream."""
+        now = time.time() if now is None else now
+        statements: list[tuple[str, Sequence[Any]]] = [(
+            "UPDATE messages SET state='dead', attempts=attempts+1, upstream=?, last_error=?, "
+            "last_reason=?, finished_at=? WHERE id=? AND state='queued'",
+            (upstream, error, reason, now, message.id))]
+        if server_failed:
+            statements.append(self._upstream_error(upstream, error, reason, fix, now))
+        self._write(statements, durable=False)
+
+    @staticmethod
+    def _upstream_ok(upstream: str, now: float) -> tuple[str, Sequence[Any]]:
+        return ("INSERT INTO upstreams (upstream, ok_at) VALUES (?, ?) "
+                "ON CONFLICT(upstream) DO UPDATE SET ok_at=excluded.ok_at", (upstream, now))
+
+    @staticmethod
+    def _upstream_error(upstream: str, error: str, reason: str, fix: str, now: float
+                        ) -> tuple[str, Sequence[Any]]:
+        return ("INSERT INTO upstreams (upstream, last_error, last_reason, last_fix, error_at) "
+                "VALUES (?,?,?,?,?) ON CONFLICT(upstream) DO UPDATE SET "
+                "last_error=excluded.last_error, last_reason=excluded.last_reason, "
+                "last_fix=excluded.last_fix, error_at=excluded.error_at",
+                (upstream, error, reason, fix, now))
+
+    # -- the operator's side --------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        found = dict(self._db.execute(
+            "SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall())
+        return {state: int(found.get(state, 0)) for state in STATES}
+
+    def list(self, state: str | None = None, limit: int | None = None) -> list[QueuedMessage]:
+        """Messages (without bodies), oldest first; ``state`` filters."""
+        if state is not None and state not in STATES:
+            raise errors.UsageError(f"unknown state {state!r}; expected one of {STATES}")
+        where = "WHERE state=?" if state else ""
+        params: list[Any] = [state] if state else []
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM messages {where} ORDER BY id "
+                                f"LIMIT ?", (*params, -1 if limit is None else limit))
+        return [_row(r) for r in rows.fetchall()]
+
+    def bounces(self, limit: int = 20) -> builtins.list[QueuedMessage]:
+        """Delivered messages with recipients the upstream refused, newest first."""
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM messages WHERE refused IS NOT NULL "
+                                "ORDER BY id DESC LIMIT ?", (limit,))
+        return [_row(r) for r in rows.fetchall()]
+
+    def get(self, message_id: int) -> QueuedMessage | None:
+        row = self._db.execute(f"SELECT {_COLUMNS} FROM messages WHERE id=?",
+                               (message_id,)).fetchone()
+        return None if row is None else _row(row)
+
+    def retry(self, message_id: int | None = None, now: float | None = None) -> int:
+        """Make a queued or dead message (or all, with None) due now; how many changed.
+
+        A dead message gets a fresh lifetime as long as its first one, so a message that
+        died of old age does not die again at once.
+        """
+        now = time.time() if now is None else now
+        sql = ("UPDATE messages SET state='queued', next_attempt=?, finished_at=NULL, "
+               "expires_at=MAX(expires_at, ? + (expires_at - received_at)) "
+               "WHERE state IN ('queued', 'dead') AND data IS NOT NULL")
+        params: list[Any] = [now, now]
+        if message_id is not None:
+            sql += " AND id=?"
+            params.append(message_id)
+        cur = self._db.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        cur.execute(sql, params)
+        changed = cur.rowcount
+        cur.execute("COMMIT")
+        return changed
+
+    def drop(self, message_id: int) -> bool:
+        """Delete a message for good; False if there is no such message."""
+        cur = self._db.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        cur.execute("DELETE FROM messages WHERE id=?", (message_id,))
+        changed = cur.rowcount
+        cur.execute("COMMIT")
+        return changed > 0
+
+    def oldest_age(self, now: float | None = None) -> float | None:
+        """Seconds since the oldest still-queued message was accepted; None if none is."""
+        now = time.time() if now is None else now
+        row = self._db.execute(
+            "SELECT MIN(received_at) FROM messages WHERE state='queued'").fetchone()
+        return None if row is None or row[0] is None else max(0.0, now - float(row[0]))
+
+    def upstreams(self) -> builtins.list[UpstreamStatus]:
+        rows = self._db.execute("SELECT upstream, last_error, last_reason, last_fix, error_at, "
+                                "ok_at FROM upstreams ORDER BY upstream").fetchall()
+        return [UpstreamStatus(*r) for r in rows]

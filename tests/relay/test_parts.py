@@ -1,0 +1,145 @@
+"""The relay's pure parts, without sockets: backoff, allow-list, failure explanations, log
+lines, the queue's bookkeeping; and the secrets rule on a real failed login."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from maildoctor import errors
+from maildoctor.relay import AllowList, Queue
+from maildoctor.relay.delivery import backoff
+from maildoctor.relay.explain import explain
+from maildoctor.relay.logs import KeyValueFormatter, line, quote
+from maildoctor.relay.queue import NewMessage
+from maildoctor.testing.server import DEFAULT_PASSWORD
+from tests.relay.conftest import RelayFactory, send, wait_until
+
+
+def test_backoff_doubles_with_jitter_and_caps() -> None:
+    rng = random.Random(7)
+    for attempts, nominal in [(1, 1.0), (2, 2.0), (3, 4.0), (5, 16.0)]:
+        delays = [backoff(attempts, 1.0, 100.0, rng) for _ in range(50)]
+        assert all(0.8 * nominal <= d <= 1.2 * nominal for d in delays)
+        assert len(set(delays)) > 1  # jittered
+    assert all(backoff(30, 1.0, 60.0, rng) <= 60.0 for _ in range(50))
+
+
+@pytest.mark.parametrize(("host", "allowed"), [
+    ("127.0.0.1", True), ("127.0.0.2", False), ("::1", True), ("::ffff:127.0.0.1", True),
+    ("10.1.2.3", False), ("", False), (None, False), ("not-an-ip", False), ("fe80::1%eth0", False),
+])
+def test_allow_list(host: str | None, allowed: bool) -> None:
+    assert AllowList(("127.0.0.1/32", "::1/128")).allows(host) is allowed
+
+
+def test_allow_list_refuses_garbage() -> None:
+    with pytest.raises(errors.UsageError, match="not a network"):
+        AllowList(("127.0.0.1/33",))
+
+
+@pytest.mark.parametrize(("failure", "reason", "permanent", "fix_words"), [
+    (errors.ConnectFailure("the connection to h:25 was refused: nothing listens on that port"),
+     "connect", False, "check smtp_host and smtp_port"),
+    (errors.ConnectFailure("connecting to h:25 timed out after 10 s"), "connect", False,
+     "block outbound port 25"),
+    (errors.ResolveError("the host name 'h' does not resolve"), "resolve", False, "spelling"),
+    (errors.TLSFailure("the certificate of h:465 failed verification for the name 'h': "
+                       "Hostname mismatch, certificate is not valid for 'h'."), "tls", False,
+     "tlsname"),
+    (errors.TLSFailure("the certificate of h:465 failed verification for the name 'h': "
+                       "self-signed certificate"), "tls", False, "--ca-file"),
+    (errors.AuthFailure("refused the credentials", code=535), "auth", False, "app password"),
+    (errors.AuthFailure("could not check", code=454), "auth", False, "retry later"),
+    (errors.SenderRejected("refused the sender", code=553), "sender", True, "notif_from"),
+    (errors.RecipientRejected("refused the recipient", code=550), "recipient", True,
+     "recipient address"),
+    (errors.RecipientRejected("refused the recipient", code=450), "recipient", False,
+     "recipient address"),
+    (errors.DataRejected("refused the message", code=554), "data", True, "spam"),
+    (errors.ServerHung("no answer"), "timeout", False, "overloaded"),
+    (errors.ConnectionLost("closed", code=421), "connection_lost", False, "drops"),
+    (errors.GreetingRejected("greeted with 554", code=554), "greeting", False, "allowed"),
+])
+def test_explain(failure: errors.SMTPFailure, reason: str, permanent: bool,
+                 fix_words: str) -> None:
+    why = explain(failure)
+    assert (why.reason, why.permanent) == (reason, permanent)
+    assert why.words == failure.message
+    assert fix_words in why.fix
+
+
+def test_log_lines_are_logfmt() -> None:
+    assert quote("smtp.example.org:587") == "smtp.example.org:587"
+    assert quote('say "hi"\n') == '"say \\"hi\\"\\n"'
+    assert line("deferred", id=3, error="the host name 'x' does not resolve", skip=None) == \
+        "event=deferred id=3 error=\"the host name 'x' does not resolve\""
+    record = logging.LogRecord("maildoctor.relay", logging.WARNING, __file__, 1,
+                               "event=x a=1", None, None)
+    assert KeyValueFormatter().format(record).endswith("level=warning event=x a=1")
+
+
+def test_queue_retry_gives_a_dead_message_a_new_lifetime(tmp_path: Path) -> None:
+    q = Queue(str(tmp_path / "q.sqlite3"), max_age=100.0)
+    try:
+        (mid,) = q.add_many([NewMessage("a@x", ("b@x",), b"Subject: x\r\n\r\nx\r\n")], now=0.0)
+        (message,) = q.due(now=0.0)
+        q.bury(message, "h:25", "gave up", "connect", "fix", server_failed=True, now=100.0)
+        assert q.counts() == {"queued": 0, "delivered": 0, "dead": 1}
+        assert q.due(now=1000.0) == []
+        assert q.retry(mid, now=1000.0) == 1
+        (again,) = q.due(now=1000.0)
+        assert again.expires_at == 1100.0 and again.data is not None
+        q.delivered(again, "h:25", {}, now=1001.0)
+        assert q.retry(mid) == 0  # delivered messages have no body left to send
+        assert q.get(mid).state == "delivered"  # type: ignore[union-attr]
+    finally:
+        q.close()
+
+
+def test_password_never_reaches_log_or_queue(smtp_server: Any, relay_factory: RelayFactory,
+                                             queue: Callable[[], Queue], queue_path: str,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="maildoctor.relay")
+    upstream = smtp_server(credentials={"synapse@example.org": "other"},
+                           replies={"auth_failed": f"535 5.7.8 bad password {DEFAULT_PASSWORD}"})
+    config = upstream.synapse_email_config() | {"enable_tls": False,
+                                                "smtp_user": "synapse@example.org",
+                                                "smtp_pass": DEFAULT_PASSWORD}
+    relay = relay_factory(config)
+    send(relay.port)
+    wait_until(lambda: (rows := queue().list("queued")) and rows[0].attempts >= 1,
+               what="a refused login")
+    row = queue().list("queued")[0]
+    assert row.last_reason == "auth" and row.last_error is not None
+    assert "refused the credentials for smtp_user 'synapse@example.org'" in row.last_error
+    assert "bad password ********" in row.last_error  # the server echoed it; we masked it
+    logged = wait_until(lambda: "event=deferred" in (text := "\n".join(
+        r.getMessage() for r in caplog.records)) and text, what="the deferred log line")
+    assert "reason=auth" in logged
+    stored = b"".join(p.read_bytes() for p in Path(queue_path).parent.iterdir())
+    for text in (logged, row.last_error, repr(relay), repr(relay.options)):
+        assert DEFAULT_PASSWORD not in text
+    assert DEFAULT_PASSWORD.encode() not in stored
+
+
+def test_queue_hurry_makes_waiting_messages_due(tmp_path: Path) -> None:
+    q = Queue(str(tmp_path / "q.sqlite3"))
+    try:
+        q.add_many([NewMessage("a@x", ("b@x",), b"x\r\n"), NewMessage("a@x", ("c@x",), b"y\r\n")],
+                   now=0.0)
+        first, second = q.due(now=0.0)
+        q.postpone(first, "h:25", 500.0, "refused", "connect", "fix", now=1.0)
+        q.postpone(second, "h:25", 900.0, "refused", "connect", "fix", now=1.0)
+        assert q.due(now=10.0) == []
+        assert q.hurry(now=10.0) == 2
+        assert [m.id for m in q.due(now=10.0)] == [first.id, second.id]
+        (status,) = q.upstreams()
+        assert status.failing and status.last_reason == "connect"
+    finally:
+        q.close()
