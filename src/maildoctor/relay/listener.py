@@ -46,7 +46,9 @@ class RelayHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""
         peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
-        message = NewMessage(sender=envelope.mail_from or "",
+        # aiosmtpd reports the null sender of bounces and receipts as the text "<>".
+        sender = "" if envelope.mail_from in (None, "<>") else envelope.mail_from
+        message = NewMessage(sender=sender,
                              recipients=tuple(envelope.rcpt_tos), data=bytes(content),
                              message_id=message_id_of(content), client=peer)
         try:

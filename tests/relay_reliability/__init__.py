@@ -1,0 +1,1 @@
+"""Reliability tests of ``maildoctor relay``: crashes, upstream faults and abusive clients."""

@@ -1,0 +1,192 @@
+"""Clients that misbehave: malformed SMTP, oversized mails, addresses outside the allow-list.
+
+Each gets a proper SMTP reply (a 5xx with a reason, never a silent close or a crash), nothing
+of it is queued or delivered, and the relay keeps serving: a normal mail sent right after
+every abuse still reaches the upstream.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from maildoctor.testing.server import TestServer
+from tests.relay_reliability.conftest import RelayFactory, RunningRelay
+from tests.relay_reliability.harness import (
+    EHLO_NAME,
+    HOST,
+    SENDER,
+    make_mail,
+    message_ids,
+    wait_until,
+)
+
+MAX_SIZE = 20_000
+
+
+class RawClient:
+    """A socket speaking SMTP by hand, so it can say what no SMTP library would."""
+
+    def __init__(self, port: int, source: str | None = None) -> None:
+        self.sock = socket.create_connection(
+            (HOST, port), timeout=5, source_address=(source, 0) if source else None)
+        self.buffer = b""
+
+    def reply(self) -> tuple[int, str]:
+        """One whole reply (all its lines); (0, "") if the relay closed the connection."""
+        lines: list[bytes] = []
+        while True:
+            while b"\r\n" not in self.buffer:
+                chunk = self.sock.recv(4096)
+                if not chunk:
+                    return 0, b"\n".join(lines).decode(errors="replace")
+                self.buffer += chunk
+            line, self.buffer = self.buffer.split(b"\r\n", 1)
+            lines.append(line)
+            if len(line) < 4 or line[3:4] != b"-":
+                return int(line[:3]), b"\n".join(lines).decode(errors="replace")
+
+    def command(self, line: bytes) -> tuple[int, str]:
+        self.sock.sendall(line + b"\r\n")
+        return self.reply()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def upstream() -> Iterator[TestServer]:
+    server = TestServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def running(relay_factory: RelayFactory, upstream: TestServer) -> RunningRelay:
+    return relay_factory({"smtp_host": HOST, "smtp_port": upstream.port, "enable_tls": False,
+                          "notif_from": "Matrix <noreply@example.org>"},
+                         max_message_size=MAX_SIZE)
+
+
+def still_relays(running: RunningRelay, upstream: TestServer, tag: str) -> None:
+    """A normal mail right after the abuse is accepted and delivered."""
+    message_id, data = make_mail(tag, 0)
+    with smtplib.SMTP(HOST, running.port, local_hostname=EHLO_NAME, timeout=10) as client:
+        assert client.sendmail(SENDER, ["alice@example.org"], data) == {}
+    wait_until(lambda: message_id in message_ids(m.data for m in upstream.messages)
+               and running.counts()["queued"] == 0, timeout=10,
+               what=f"the normal mail after {tag} delivered",
+               describe=lambda: repr(running.counts()))
+
+
+# (what is sent after the greeting, the reply class expected for the last line)
+MALFORMED = {
+    "unknown-command": [b"EHLO x.test", b"HELLO WORLD"],
+    "mail-before-ehlo": [b"MAIL FROM:<a@example.org>"],
+    "rcpt-before-mail": [b"EHLO x.test", b"RCPT TO:<a@example.org>"],
+    "data-before-rcpt": [b"EHLO x.test", b"MAIL FROM:<a@example.org>", b"DATA"],
+    "mail-without-from": [b"EHLO x.test", b"MAIL TO:<a@example.org>"],
+    "bad-size-param": [b"EHLO x.test", b"MAIL FROM:<a@example.org> SIZE=lots"],
+    "binary-junk": [b"\x00\xff\xfe\x80junk"],
+    "line-too-long": [b"EHLO x.test", b"NOOP " + b"x" * 5000],
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_malformed_input(name: str, running: RunningRelay, upstream: TestServer) -> None:
+    client = RawClient(running.port)
+    try:
+        assert client.reply()[0] == 220
+        *setup, abuse = MALFORMED[name]
+        for line in setup:
+            assert client.command(line)[0] // 100 == 2, line
+        code, text = client.command(abuse)
+        assert 500 <= code < 600, f"{abuse[:40]!r} answered {code} {text!r}"
+        assert client.command(b"QUIT")[0] in (221, 0)
+    finally:
+        client.close()
+    still_relays(running, upstream, name)
+    assert running.counts() == {"queued": 0, "delivered": 1, "dead": 0}
+
+
+def test_connection_dropped_mid_data(running: RunningRelay, upstream: TestServer) -> None:
+    """A client that vanishes before the final dot: the half mail is neither queued nor sent."""
+    client = RawClient(running.port)
+    assert client.reply()[0] == 220
+    for line, code in ((b"EHLO x.test", 250), (b"MAIL FROM:<a@example.org>", 250),
+                       (b"RCPT TO:<b@example.org>", 250), (b"DATA", 354)):
+        assert client.command(line)[0] == code, line
+    client.sock.sendall(b"Message-ID: <half@relay.test>\r\nSubject: half\r\n\r\nhalf a body")
+    client.close()
+    still_relays(running, upstream, "after-drop")
+    assert "<half@relay.test>" not in message_ids(m.data for m in upstream.messages)
+    assert running.counts() == {"queued": 0, "delivered": 1, "dead": 0}
+
+
+def test_oversized_declared_with_size(running: RunningRelay, upstream: TestServer) -> None:
+    client = RawClient(running.port)
+    try:
+        assert client.reply()[0] == 220
+        code, text = client.command(b"EHLO x.test")
+        assert code == 250 and f"SIZE {MAX_SIZE}" in text, text
+        code, text = client.command(f"MAIL FROM:<a@example.org> SIZE={MAX_SIZE * 5}".encode())
+        assert code == 552, text
+    finally:
+        client.close()
+    still_relays(running, upstream, "size-declared")
+    assert running.counts() == {"queued": 0, "delivered": 1, "dead": 0}
+
+
+def test_oversized_body(running: RunningRelay, upstream: TestServer) -> None:
+    """No SIZE= declared: the relay must read the whole body and refuse it after the dot."""
+    message_id, data = make_mail("huge", 1, body_lines=MAX_SIZE // 20)
+    assert len(data) > MAX_SIZE
+    with smtplib.SMTP(HOST, running.port, local_hostname=EHLO_NAME, timeout=10) as client:
+        client.ehlo()
+        client.does_esmtp = False  # keep smtplib from sending SIZE=
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.sendmail(SENDER, ["alice@example.org"], data)
+        assert refused.value.smtp_code == 552
+        assert client.noop()[0] == 250  # the connection is still usable
+    still_relays(running, upstream, "size-body")
+    assert message_id not in message_ids(m.data for m in upstream.messages)
+    assert running.counts() == {"queued": 0, "delivered": 1, "dead": 0}
+
+
+def test_disallowed_client(running: RunningRelay, upstream: TestServer) -> None:
+    """127.0.0.2 is loopback but outside the allow-list (127.0.0.1/32, ::1/128): an SMTP
+    refusal with a reason, at the greeting or at the envelope, and nothing queued."""
+    client = RawClient(running.port, source="127.0.0.2")
+    replies: list[tuple[int, str]] = []
+    try:
+        for line in (None, b"EHLO x.test", b"MAIL FROM:<a@example.org>",
+                     b"RCPT TO:<b@example.org>", b"DATA"):
+            reply = client.reply() if line is None else client.command(line)
+            replies.append(reply)
+            if reply[0] == 0 or reply[0] >= 500:
+                break
+        if replies[-1][0] == 354:  # the relay let it get this far: it must refuse the mail
+            client.sock.sendall(b"Subject: open relay?\r\n\r\nhello\r\n.\r\n")
+            replies.append(client.reply())
+    finally:
+        client.close()
+    assert any(500 <= code < 600 for code, _ in replies), replies
+    assert all(code != 250 for code, _ in replies[3:]), replies  # no RCPT or DATA accepted
+    assert running.counts() == {"queued": 0, "delivered": 0, "dead": 0}
+    still_relays(running, upstream, "disallowed")
+    assert len(upstream.messages) == 1
+
+
+def test_connection_flood(running: RunningRelay, upstream: TestServer) -> None:
+    """200 clients that connect and then say nothing do not lock out a real one."""
+    idle = [RawClient(running.port) for _ in range(200)]
+    try:
+        assert all(client.reply()[0] == 220 for client in idle)
+        still_relays(running, upstream, "flood")
+    finally:
+        for client in idle:
+            client.close()
+    assert running.counts() == {"queued": 0, "delivered": 1, "dead": 0}
