@@ -29,3 +29,25 @@ def test_check_and_probe_through_the_api(tmp_path, smtp_server) -> None:  # type
     assert not maildoctor.check([str(cfg)]).has_errors
     run = maildoctor.probe([str(cfg)], maildoctor.ProbeOptions(timeout=3))
     assert run.diagnosis.ok and run.outcome.kind == "ok"
+
+
+def test_config_paths_keep_command_line_order(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`check main.yaml -c conf.d` merges main.yaml first, as Synapse's -c order would."""
+    import json
+
+    from click.testing import CliRunner
+
+    from maildoctor.cli.main import cli
+
+    (tmp_path / "conf.d").mkdir()
+    main = tmp_path / "main.yaml"
+    main.write_text("server_name: x\nemail:\n  smtp_host: a\n  notif_from: 'a <a@b.c>'\n")
+    (tmp_path / "conf.d" / "50.yaml").write_text("email:\n  enable_notifs: true\n")
+    for args, first in (([str(main), "-c", str(tmp_path / "conf.d")], str(main)),
+                        (["-c", str(tmp_path / "conf.d"), str(main)], None)):
+        out = CliRunner().invoke(cli, ["check", "--format", "json", *args])
+        files = json.loads(out.output)["files"]
+        if first:
+            assert files[0] == first
+        else:
+            assert files[-1] == str(main)

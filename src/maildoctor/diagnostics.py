@@ -76,11 +76,20 @@ class Fix:
     edits: tuple[Edit, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
+        """JSON form; the value of an edit to a secret-looking key is masked."""
+        from maildoctor.secrets import MASK, is_secret_key
+
+        def value(e: Edit) -> Any:
+            if e.value is not None and e.action in ("set-value", "quote-value", "insert-key") \
+                    and is_secret_key(e.path.rsplit(".", 1)[-1]):
+                return MASK
+            return e.value
+
         return {
             "message": self.message,
             "applicability": self.applicability.value,
             "edits": [
-                {"action": e.action, "file": e.file, "path": e.path, "value": e.value}
+                {"action": e.action, "file": e.file, "path": e.path, "value": value(e)}
                 for e in self.edits
             ],
         }

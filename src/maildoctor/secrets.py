@@ -10,9 +10,20 @@ and replaces them in any text before it leaves the process.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterable
 
 MASK = "********"
+
+# A key is secret-looking when it mentions a password, secret or token (typos included:
+# `smpt_pass`, `smtp_pasword`), unless it is one of Synapse's settings *about* passwords.
+SECRET_KEY = re.compile(r"pass|pasw|pwd|secret|token|private_key|api_?key", re.IGNORECASE)
+NOT_SECRET = re.compile(r"reset|config|provider|policy|enabled|_path$|_file$|lifetime",
+                        re.IGNORECASE)
+
+
+def is_secret_key(key: str) -> bool:
+    return bool(SECRET_KEY.search(key)) and not NOT_SECRET.search(key)
 
 
 class Secret:

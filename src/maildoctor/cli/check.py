@@ -7,7 +7,12 @@ import sys
 
 import click
 
-from maildoctor.cli.common import config_paths_arguments, fail_unusable, resolve_paths
+from maildoctor.cli.common import (
+    ConfigCommand,
+    config_paths_arguments,
+    fail_unusable,
+    resolve_paths,
+)
 from maildoctor.cli.exit_status import ExitStatus
 
 
@@ -15,7 +20,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
     return [part for v in values for part in v.split(",") if part.strip()]
 
 
-@click.command("check")
+@click.command("check", cls=ConfigCommand)
 @config_paths_arguments
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
               show_default=True, help="Output format.")

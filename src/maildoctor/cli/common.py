@@ -20,8 +20,57 @@ def config_paths_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.argument("paths", nargs=-1, type=click.Path())(with_config)
 
 
+ORDER_KEY = "maildoctor.config_path_order"
+
+
+class ConfigCommand(click.Command):
+    """A command reading config paths: remembers the order in which they were given.
+
+    Synapse merges ``-c`` files in command-line order, later ones winning. Click collects a
+    positional argument and a repeated option separately, which loses how they interleave
+    (``check homeserver.yaml -c conf.d`` means homeserver.yaml first), so the order is
+    read from the raw arguments before Click parses them.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[ORDER_KEY] = _path_order(self, args)
+        return super().parse_args(ctx, args)
+
+
+def _path_order(command: click.Command, args: list[str]) -> list[str]:
+    takes_value = {opt for p in command.params if isinstance(p, click.Option)
+                   and not p.is_flag and not p.count for opt in (*p.opts, *p.secondary_opts)}
+    order: list[str] = []
+    it = iter(args)
+    for token in it:
+        if token == "--":
+            order.extend(it)
+            break
+        if token in ("-c", "--config"):
+            value = next(it, None)
+            if value is not None:
+                order.append(value)
+        elif token.startswith("--config="):
+            order.append(token.split("=", 1)[1])
+        elif token.startswith("-c") and not token.startswith("--") and len(token) > 2:
+            order.append(token[2:])
+        elif token in takes_value:
+            next(it, None)
+        elif token.startswith("-") and token != "-":
+            continue
+        else:
+            order.append(token)
+    return order
+
+
 def resolve_paths(paths: tuple[str, ...], config: tuple[str, ...]) -> list[str]:
-    all_paths = list(config) + list(paths)
+    """Config paths in the order given on the command line (Synapse's merge order)."""
+    ctx = click.get_current_context(silent=True)
+    given = ctx.meta.get(ORDER_KEY) if ctx is not None else None
+    if given is not None and sorted(given) == sorted([*paths, *config]):
+        all_paths = list(given)
+    else:
+        all_paths = [*paths, *config]
     if not all_paths:
         raise click.UsageError("give the config file(s) Synapse uses, e.g. "
                                "`maildoctor check /etc/matrix-synapse/homeserver.yaml`")

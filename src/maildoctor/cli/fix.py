@@ -7,7 +7,12 @@ import sys
 
 import click
 
-from maildoctor.cli.common import config_paths_arguments, fail_unusable, resolve_paths
+from maildoctor.cli.common import (
+    ConfigCommand,
+    config_paths_arguments,
+    fail_unusable,
+    resolve_paths,
+)
 from maildoctor.cli.exit_status import ExitStatus
 
 
@@ -23,7 +28,7 @@ def masked_diff(path: str, old: str, new: str) -> str:
     return "".join(lines)
 
 
-@click.command("fix")
+@click.command("fix", cls=ConfigCommand)
 @config_paths_arguments
 @click.option("--diff", "show_diff", is_flag=True, help="Show the changes; write nothing.")
 @click.option("--unsafe-fixes", is_flag=True,

@@ -9,7 +9,12 @@ from typing import Any
 
 import click
 
-from maildoctor.cli.common import config_paths_arguments, fail_unusable, resolve_paths
+from maildoctor.cli.common import (
+    ConfigCommand,
+    config_paths_arguments,
+    fail_unusable,
+    resolve_paths,
+)
 from maildoctor.cli.exit_status import ExitStatus
 
 STOP_POINTS = ("resolve", "connect", "tls", "ehlo", "auth", "envelope")
@@ -17,7 +22,7 @@ MARK = {"ok": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red"),
         "skipped": ("-", "dim")}
 
 
-@click.command("probe")
+@click.command("probe", cls=ConfigCommand)
 @config_paths_arguments
 @click.option("--to", metavar="ADDRESS", help="Also test RCPT TO for this recipient (no mail "
               "is sent: the probe never sends DATA).")

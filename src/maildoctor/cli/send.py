@@ -10,14 +10,19 @@ from typing import Any
 
 import click
 
-from maildoctor.cli.common import config_paths_arguments, fail_unusable, resolve_paths
+from maildoctor.cli.common import (
+    ConfigCommand,
+    config_paths_arguments,
+    fail_unusable,
+    resolve_paths,
+)
 from maildoctor.cli.exit_status import ExitStatus
 
 KINDS = ("test", "password-reset", "registration", "add-threepid", "already-in-use",
          "notification")
 
 
-@click.command("send")
+@click.command("send", cls=ConfigCommand)
 @config_paths_arguments
 @click.option("--to", "to", required=True, metavar="ADDRESS", help="Recipient.")
 @click.option("--kind", type=click.Choice(KINDS), default="test", show_default=True,

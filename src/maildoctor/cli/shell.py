@@ -11,13 +11,18 @@ import sys
 
 import click
 
-from maildoctor.cli.common import config_paths_arguments, fail_unusable, resolve_paths
+from maildoctor.cli.common import (
+    ConfigCommand,
+    config_paths_arguments,
+    fail_unusable,
+    resolve_paths,
+)
 from maildoctor.cli.exit_status import ExitStatus
 from maildoctor.smtp.interactive import ShellOptions, run_shell
 from maildoctor.synapse.settings import settings_from_config
 
 
-@click.command("shell")
+@click.command("shell", cls=ConfigCommand)
 @config_paths_arguments
 @click.option("--timeout", type=float, default=10.0, show_default=True,
               help="Seconds to wait for each reply or handshake.")

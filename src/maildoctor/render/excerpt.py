@@ -9,22 +9,11 @@ from __future__ import annotations
 
 import re
 
-from maildoctor.secrets import MASK
+from maildoctor.secrets import MASK, is_secret_key
 
 SECRET_LINE = re.compile(
     r"^(?P<head>\s*(?:-\s+)?[\"']?(?P<key>[A-Za-z0-9_.-]+)[\"']?\s*:)(?P<value>.*)$"
 )
-# A key is secret-looking when it mentions a password, secret or token (typos included:
-# `smpt_pass`, `smtp_pasword`), unless it is one of Synapse's settings *about* passwords.
-SECRET_KEY = re.compile(r"pass|pasw|pwd|secret|token|private_key|api_?key", re.IGNORECASE)
-NOT_SECRET = re.compile(r"reset|config|provider|policy|enabled|_path$|_file$|lifetime",
-                        re.IGNORECASE)
-
-
-def is_secret_key(key: str) -> bool:
-    return bool(SECRET_KEY.search(key)) and not NOT_SECRET.search(key)
-
-
 def mask_line(line: str) -> str:
     """Replace the value on a line that sets a secret-looking key."""
     m = SECRET_LINE.match(line)

@@ -1,7 +1,7 @@
 """Machine output: one JSON document with a format ``version``.
 
-Fix edits carry values for ``maildoctor fix`` (quoting a numeric ``smtp_pass`` carries the
-password as written); the JSON shows a mask instead for any edit of a secret-looking key.
+Fix edits carry values for ``maildoctor fix``; ``Diagnostic.to_json`` masks the value of an
+edit to a secret-looking key, so every JSON output (check, probe) is safe to paste.
 """
 
 from __future__ import annotations
@@ -10,24 +10,9 @@ import json
 from typing import Any, TextIO
 
 from maildoctor.config.check import CheckResult
-from maildoctor.diagnostics import Diagnostic, Severity
-from maildoctor.render.excerpt import is_secret_key
-from maildoctor.secrets import MASK
+from maildoctor.diagnostics import Severity
 
 FORMAT_VERSION = 1
-# Edits whose value is the setting's value (the others carry a key name or a path).
-VALUE_EDITS = {"set-value", "quote-value", "insert-key"}
-
-
-def _diagnostic_json(d: Diagnostic) -> dict[str, Any]:
-    out = d.to_json()
-    fix = out.get("fix")
-    if fix:
-        for edit in fix["edits"]:
-            if (edit["action"] in VALUE_EDITS and edit["value"] is not None
-                    and is_secret_key(edit["path"].rsplit(".", 1)[-1])):
-                edit["value"] = MASK
-    return out
 
 
 def to_json(result: CheckResult) -> dict[str, Any]:
@@ -37,7 +22,7 @@ def to_json(result: CheckResult) -> dict[str, Any]:
         "synapse_version": str(result.version),
         "files": [pf.path for pf in result.config.files],
         "summary": {s.value: result.count(s) for s in Severity},
-        "diagnostics": [_diagnostic_json(d) for d in result.diagnostics],
+        "diagnostics": [d.to_json() for d in result.diagnostics],
     }
 
 
