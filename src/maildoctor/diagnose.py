@@ -68,6 +68,7 @@ class Evidence:
     outcome: Outcome
     findings: Sequence[Diagnostic] = ()
     stopped_after: str | None = None
+    stages: Sequence[Any] = ()  # the probe's StageResults, in order
     extra: dict[str, Any] = field(default_factory=dict)
 
     def finding(self, code: str, *, about: str | None = None) -> Diagnostic | None:
@@ -119,6 +120,19 @@ def _diag(ev: Evidence, cause: str, fix: str, *, key: str | None = None, value: 
         location=finding.location if finding else None, evidence=tuple(evidence),
         code=finding.code if finding else "",
     )
+
+
+def explain_email_off(ev: Evidence) -> Diagnosis | None:
+    """No (or an empty, or a misspelt) email: block: Synapse sends nothing at all."""
+    if ev.settings.email_enabled:
+        return None
+    finding = ev.finding("MD108") or ev.finding("MD109")
+    if finding is not None:
+        return _diag(ev, f"{finding.message}: Synapse has email off and sends no mail",
+                     finding.fix.message if finding.fix else "", finding=finding,
+                     key=finding.location.path if finding.location else None)
+    return _diag(ev, "email is not configured: Synapse has email off and sends no mail",
+                 "add an email: block (`maildoctor init --provider NAME` prints one)")
 
 
 def explain_no_start(ev: Evidence) -> Diagnosis | None:
@@ -335,6 +349,10 @@ def explain_auth(ev: Evidence) -> Diagnosis | None:
                      "first and never falls back", "remove CRAM-MD5 from the server's mechanisms "
                      "on this port (e.g. Dovecot auth_mechanisms = plain login), or use a relay",
                      evidence=(f"{attempt.mechanism}: {verdict}",))
+    if attempt.dropped and not attempt.replies:
+        return _diag(ev, f"the server closed the connection as soon as AUTH {attempt.mechanism} "
+                     "was sent, before any credentials", "check the server's logs: it refuses "
+                     "this client or this mechanism", key=None)
     if attempt.dropped:
         return _diag(ev, f"the server closed the connection after AUTH {attempt.mechanism}: it "
                      "rejected the login", "check smtp_user and smtp_pass (an app password?)",
@@ -363,8 +381,27 @@ def explain_envelope(ev: Evidence) -> Diagnosis | None:
     return None
 
 
+BROKEN_REPLY = {"line-too-long", "reply-too-large", "too-many-lines", "malformed-reply",
+                "slow-drip", "invalid-utf8", "no-reply"}
+
+
+def explain_broken_reply(ev: Evidence) -> Diagnosis | None:
+    """The server's replies are unusable (endless, huge, malformed, dripping)."""
+    for st in ev.stages:
+        if str(st.status) == "fail" and st.facts.get("finding") in BROKEN_REPLY \
+                and st.name not in ("auth", "envelope"):
+            return _diag(ev, f"the server's reply during {st.name} is unusable: "
+                         f"{st.error or st.summary}",
+                         "this is not a working SMTP server on this port, or something in "
+                         "between (a proxy, a firewall's SMTP inspection) mangles the dialogue",
+                         key="email.smtp_port", evidence=(st.summary,))
+    return None
+
+
 def explain_dialogue(ev: Evidence) -> Diagnosis | None:
     f = ev.facts
+    if f.closed_at in ("auth", "mail", "rcpt") or f.stalled_at in ("auth", "mail", "rcpt"):
+        return None  # the AUTH and envelope explainers say it better
     if f.closed_at:
         return _diag(ev, f"the server closed the connection during {f.closed_at}",
                      "check the server's logs for why it drops this client")
@@ -376,15 +413,17 @@ def explain_dialogue(ev: Evidence) -> Diagnosis | None:
 
 EXPLAINERS: tuple[Explainer, ...] = (
     explain_no_start,
+    explain_email_off,
     explain_resolve,
     explain_connect,
     explain_tls_mode,
     explain_certificate,
     explain_server_refusal,
+    explain_broken_reply,
+    explain_dialogue,
     explain_missing_password,
     explain_auth,
     explain_envelope,
-    explain_dialogue,
 )
 
 
@@ -421,9 +460,11 @@ def diagnose(ev: Evidence) -> Diagnosis:
         found = explainer(ev)
         if found is not None:
             return with_provider_hint(ev, found)
+    if ev.outcome.kind == "untested":
+        return Diagnosis(ok=True, root_cause=f"every stage up to {ev.stopped_after} passed; "
+                         "the later stages were not tested", fix="", synapse=ev.outcome)
     if ev.outcome.kind == "ok":
-        tested = f" (tested up to {ev.stopped_after})" if ev.stopped_after else ""
-        return Diagnosis(ok=True, root_cause=f"Synapse will send mail with this config{tested}",
+        return Diagnosis(ok=True, root_cause="Synapse will send mail with this config",
                          fix="", synapse=ev.outcome)
     return Diagnosis(ok=False, root_cause=ev.outcome.why or ev.outcome.message,
                      fix="see the stages below", synapse=ev.outcome)

@@ -42,7 +42,12 @@ def probe_config(
     options = options or ProbeOptions()
     result = check(paths, synapse_version=synapse_version)
     settings = result.settings
-    report = run_probe(settings, options, on_stage=on_stage)
+    if settings.email_enabled:
+        report = run_probe(settings, options, on_stage=on_stage)
+    else:  # Synapse has email off: there is no server to ask
+        from maildoctor.smtp.facts import ServerFacts
+
+        report = ProbeReport(stages=[], facts=ServerFacts(), transcript=[])
     facts = report.facts
     if not options.all_mechanisms and facts.auth is not None and not facts.auth.succeeded \
             and facts.auth.mechanism == "CRAM-MD5":
@@ -52,6 +57,11 @@ def probe_config(
         report = replace(report, facts=replace(facts, auth_all=extra.facts.auth_all))
     outcome = predict(settings, report.facts, recipient=options.to or "alice@example.org",
                       local_fqdn=socket.getfqdn())
+    if options.stop_after and outcome.kind == "ok":
+        # Nothing failed before the stop; the stages after it were not looked at.
+        outcome = Outcome(kind="untested", http="", stage=options.stop_after,
+                          why=f"--stop-after {options.stop_after}: the later stages were not "
+                              "tested, so Synapse's outcome is not predicted")
     diagnosis = diagnose(Evidence(settings, report.facts, outcome, result.diagnostics,
-                                  stopped_after=options.stop_after))
+                                  stopped_after=options.stop_after, stages=report.stages))
     return ProbeRun(result, report, outcome, diagnosis, time.monotonic() - started)

@@ -17,7 +17,8 @@ from maildoctor.diagnostics import Severity
 MARK = {"ok": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red"),
         "skipped": ("-", "dim")}
 OUTCOME = {"ok": ("sends the mail", "green"), "error": ("fails", "red"),
-           "hang": ("hangs", "red"), "no-start": ("does not start", "red")}
+           "hang": ("hangs", "red"), "no-start": ("does not start", "red"),
+           "untested": ("not predicted (the probe stopped early)", "yellow")}
 
 
 def make_console(color: bool | None) -> Console:
@@ -48,8 +49,9 @@ def render(console: Console, result: Any, report: Any, diagnosis: Any, *,
     mode = "implicit TLS" if s.implicit_tls else ("STARTTLS when offered" if s.starttls_enabled
                                                   else "no TLS")
     files = ", ".join(pf.path for pf in result.config.files)
-    console.print(Text(f"maildoctor probe: {s.smtp_host}:{s.smtp_port} ({mode}) as Synapse "
-                       f"would use it, from {files}", style="bold"))
+    target = (f"{s.smtp_host}:{s.smtp_port} ({mode}) as Synapse would use it"
+              if s.email_enabled else "email is off")
+    console.print(Text(f"maildoctor probe: {target}, from {files}", style="bold"))
     console.print()
     head_style = "bold green" if diagnosis.ok else "bold red"
     console.print(Text("✓ " if diagnosis.ok else "✗ ", style=head_style)
@@ -61,17 +63,33 @@ def render(console: Console, result: Any, report: Any, diagnosis: Any, *,
     out = diagnosis.synapse
     verb, style = OUTCOME.get(out.kind, (out.kind, "bold"))
     line = Text("  Synapse: ", style="bold") + Text(verb, style=style)
+    message = " ".join(out.message.split())
     if out.exception:
-        line += Text(f" with {out.exception}: {out.message}")
+        line += Text(f" with {out.exception}: {message}")
+    elif message and out.kind != "ok":
+        line += Text(f": {message}")
     elif out.kind == "hang":
         line += Text(": the request never returns, and the log shows nothing after "
                      "'Sending email to ...'")
     console.print(line)
-    if out.kind != "ok":
+    if out.kind not in ("ok", "untested"):
         console.print(Text(f"           the client sees: {out.http}", style="dim"))
-    if out.why and out.kind != "ok":
+    if out.why and out.kind not in ("ok", "untested"):
         console.print(Text(f"           why: {out.why}", style="dim"))
     console.print()
+    if report.stages:
+        _stage_table(console, report)
+    _other_findings(console, result, diagnosis)
+    if verbose and report.transcript:
+        console.print()
+        console.print(Text("Transcript (secrets hidden):", style="bold"))
+        for tl in report.transcript:
+            arrow = {"sent": ">>>", "received": "<<<"}.get(str(tl.direction), "===")
+            tls = "~" if tl.tls else " "
+            console.print(Text(f"  {tls}{arrow} ", style="dim") + Text(tl.text))
+
+
+def _stage_table(console: Console, report: Any) -> None:
     table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
     table.add_column("stage")
     table.add_column("", justify="left")
@@ -84,19 +102,16 @@ def render(console: Console, result: Any, report: Any, diagnosis: Any, *,
             detail = f"{detail}: {st.error}" if detail else st.error
         table.add_row(st.name, Text(mark, style=mstyle), f"{st.seconds:.2f}s", detail)
     console.print(table)
+
+
+def _other_findings(console: Console, result: Any, diagnosis: Any) -> None:
     others = [d for d in result.diagnostics if d.severity is not Severity.INFO
               and d.code != diagnosis.code]
-    if others:
-        console.print()
-        console.print(Text("Also in the config (maildoctor check explains each):", style="bold"))
-        for d in others:
-            where = f"{d.location.file}:{d.location.line}" if d.location else ""
-            console.print(Text(f"  {d.severity.value}[{d.code}] ", style="yellow")
-                          + Text(f"{d.message}  ") + Text(where, style="dim"))
-    if verbose and report.transcript:
-        console.print()
-        console.print(Text("Transcript (secrets hidden):", style="bold"))
-        for tl in report.transcript:
-            arrow = {"sent": ">>>", "received": "<<<"}.get(str(tl.direction), "===")
-            tls = "~" if tl.tls else " "
-            console.print(Text(f"  {tls}{arrow} ", style="dim") + Text(tl.text))
+    if not others:
+        return
+    console.print()
+    console.print(Text("Also in the config (maildoctor check explains each):", style="bold"))
+    for d in others:
+        where = f"{d.location.file}:{d.location.line}" if d.location else ""
+        console.print(Text(f"  {d.severity.value}[{d.code}] ", style="yellow")
+                      + Text(f"{d.message}  ") + Text(where, style="dim"))

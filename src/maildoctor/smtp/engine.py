@@ -126,6 +126,10 @@ class EngineBase:
             self.facts.setdefault("closed_at", name)
         elif isinstance(exc, ServerHung):
             self.facts.setdefault("stalled_at", name)
+        elif isinstance(exc, ReplyLimitExceeded):
+            # Twisted drops the connection at a 16 KB line and waits for a reply that does
+            # not end: either way Synapse is left waiting, as for a stalled server.
+            self.facts.setdefault("stalled_at", name)
         data = {"finding": finding, **(facts or {})}
         if exc.reply:
             data["partial"] = exc.reply

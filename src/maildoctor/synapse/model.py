@@ -117,7 +117,16 @@ Step = Callable[[_Send], Outcome | None]
 
 
 def _startup(send: _Send) -> Outcome | None:
-    return startup_failure(send.settings)
+    crash = startup_failure(send.settings)
+    if crash is not None or send.settings.email_enabled:
+        return crash
+    return Outcome(
+        kind="error", message="Email-based password resets have been disabled on this server",
+        http='400 M_UNKNOWN "Email-based password resets have been disabled on this server"',
+        logged="WARNING User password resets have been disabled due to lack of email config",
+        stage="config",
+        why="There is no email: block (or it is empty): Synapse has email off, sends no mail "
+            "and refuses email requests.")
 
 
 def _envelope(send: _Send) -> Outcome | None:
@@ -302,6 +311,8 @@ def _auth(send: _Send) -> Outcome | None:
     s = send.settings
     if send.helo_path:
         return None
+    if s.smtp_pass and send.facts.ehlo is None and not send.facts.ehlo_lines:
+        return None  # EHLO not observed (the probe stopped earlier): assume AUTH is offered
     offered = caps.auth_mechanisms(send.auth_caps)
     mechanism = caps.choose_mechanism(offered) if s.smtp_pass else None
     if mechanism is None:

@@ -44,6 +44,7 @@ class EmailSettings:
     tlsname_key: Any  # the `tlsname` key as written (None when absent)
     notif_from: Any
     app_name: Any
+    email_enabled: bool = True  # Synapse turns email on for any non-empty email: mapping
 
     # --- what Synapse/Twisted derive -------------------------------------------------
 
@@ -137,4 +138,5 @@ def settings_from_config(config: Mapping[str, Any]) -> EmailSettings:
         tlsname_key=email.get("tlsname"),
         notif_from=email.get("notif_from"),
         app_name=email.get("app_name", DEFAULT_APP_NAME),
+        email_enabled=bool(email),
     )

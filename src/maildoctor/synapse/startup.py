@@ -36,7 +36,7 @@ def startup_failure(settings: EmailSettings) -> Outcome | None:
         why = "notif_from has no address part that parseaddr can find."
         return _no_start("RuntimeError", "Invalid notif_from address", why,
                          "startup traceback ending RuntimeError: Invalid notif_from address")
-    if not s.notif_from:
+    if s.email_enabled and not s.notif_from:
         text = ("Password reset emails are enabled on this homeserver due to a partial\n"
                 "'email' block. However, the following required keys are missing:\n"
                 "    email.notif_from")

@@ -6,13 +6,14 @@ warning, and ``python -m synapse.config`` still prints "Config parses OK!".
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from maildoctor.config import schema
 from maildoctor.config.load import dotted
 from maildoctor.config.rules import LintContext, rule
-from maildoctor.diagnostics import Applicability, Diagnostic, Edit, Fix, Severity
+from maildoctor.diagnostics import Applicability, Diagnostic, Edit, Fix, Location, Severity
 
 IGNORED = ("Synapse ignores this key without a warning (its config check still says "
            "'Config parses OK!').")
@@ -247,6 +248,8 @@ def email_key_misplaced(ctx: LintContext) -> Iterator[Diagnostic]:
             continue
         if last not in DISTINCTIVE or path == ("email", last):
             continue
+        if path[0] == misspelt_email_block(ctx):
+            continue  # MD108 reports the block once
         if any(path[:n] in reported_blocks for n in range(1, len(path))):
             continue
         yield ctx.diag(
@@ -290,3 +293,65 @@ def email_not_mapping(ctx: LintContext) -> Iterator[Diagnostic]:
                 Applicability.DISPLAY_ONLY),
         path=("email",), at="value",
     )
+
+
+EMAIL_LOOKALIKES = re.compile(r"^(e[-_]?mail|emial|emali|emal|eamil|mail|emails|smtp)$",
+                              re.IGNORECASE)
+
+
+def misspelt_email_block(ctx: LintContext) -> Any:
+    """The top-level key that looks like a misspelt ``email:`` holding email settings."""
+    for key, value in ctx.merged.items():
+        if key == "email" or not isinstance(key, str):
+            continue
+        if EMAIL_LOOKALIKES.match(key) and _looks_like_email_block(value):
+            return key
+    return None
+
+
+@rule("MD108", "email-block-misspelt", Severity.ERROR,
+      "The email settings are under a misspelt top-level key (emial:, Email:, mail:)")
+def email_block_misspelt(ctx: LintContext) -> Iterator[Diagnostic]:
+    """Synapse reads exactly ``email:`` (lower case). Under ``emial:``, ``Email:`` or
+    ``mail:`` every SMTP setting is ignored, email is off, and password reset answers
+    "Email-based password resets have been disabled on this server"."""
+    key = misspelt_email_block(ctx)
+    if key is None:
+        return
+    fix = (Fix("Rename it to `email:`.", Applicability.SAFE,
+               (Edit("rename-key", ctx.file_of((key,)), str(key), "email"),))
+           if "email" not in ctx.merged else
+           Fix("Merge these settings into the existing `email:` block.",
+               Applicability.DISPLAY_ONLY))
+    yield ctx.diag(
+        "MD108", f"`{key}:` holds email settings, but Synapse reads only `email:`",
+        consequence="Synapse ignores the whole block: email is off, no mail is sent, and "
+                    "password reset answers 400 'Email-based password resets have been "
+                    "disabled on this server'.",
+        fix=fix, path=(key,))
+
+
+@rule("MD109", "email-not-configured", Severity.WARNING,
+      "There is no email: block: Synapse sends no mail at all")
+def email_not_configured(ctx: LintContext) -> Iterator[Diagnostic]:
+    """Without a non-empty ``email:`` block Synapse has email off: no password reset, no
+    email verification at registration, no notification mails. The endpoints answer 400
+    ("Email-based password resets have been disabled on this server")."""
+    if ctx.email_enabled or misspelt_email_block(ctx) is not None:
+        return
+    if ctx.email_raw is not None and not isinstance(ctx.email_raw, Mapping):
+        return  # MD107
+    required = ctx.merged.get("registrations_require_3pid")
+    if isinstance(required, list) and "email" in required:
+        return  # MD503 says what this breaks
+    where = ("email",) if "email" in ctx.merged else ()
+    locations = ctx.loc(where) if where else tuple(
+        Location(pf.path, 1, 1, "") for pf in ctx.config.files[:1])
+    yield ctx.diag(
+        "MD109", "email is not configured" + (" (email: is empty)" if where else ""),
+        consequence="Synapse sends no mail: password reset answers 400 'Email-based password "
+                    "resets have been disabled on this server', and registration by email is "
+                    "refused.",
+        fix=Fix("Add an email: block (`maildoctor init --provider NAME` prints one).",
+                Applicability.DISPLAY_ONLY),
+        locations=locations)
