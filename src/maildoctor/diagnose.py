@@ -69,6 +69,7 @@ class Evidence:
     findings: Sequence[Diagnostic] = ()
     stopped_after: str | None = None
     stages: Sequence[Any] = ()  # the probe's StageResults, in order
+    config: Any = None  # the LoadedConfig, to point at the key to change
     extra: dict[str, Any] = field(default_factory=dict)
 
     def finding(self, code: str, *, about: str | None = None) -> Diagnostic | None:
@@ -139,8 +140,10 @@ def explain_no_start(ev: Evidence) -> Diagnosis | None:
     """A config Synapse refuses to start with: nothing else matters until it is fixed."""
     if ev.outcome.kind != "no-start":
         return None
-    blocker = next((d for d in ev.findings if d.severity is Severity.ERROR
-                    and d.consequence.startswith("Synapse does not start")), None)
+    replaced = ev.finding("MD002")
+    blocker = replaced if replaced is not None and "notif_from" in replaced.consequence else None
+    blocker = blocker or next((d for d in ev.findings if d.severity is Severity.ERROR
+                               and d.consequence.startswith("Synapse does not start")), None)
     if blocker is not None:
         return _diag(ev, blocker.message, blocker.fix.message if blocker.fix else "",
                      key=blocker.location.path if blocker.location else None, finding=blocker)
@@ -203,6 +206,11 @@ def explain_connect(ev: Evidence) -> Diagnosis | None:
                      f"{ev.settings.smtp_port}", f"rename `{_key_name(typo)}` to `smtp_port`",
                      key=typo.location.path if typo.location else None, value="smtp_port",
                      finding=typo)
+    if ev.settings.smtp_port is None:
+        return _diag(ev, "smtp_port is null: Synapse does not use its default for an explicit "
+                     "null, so its connection is refused", "set smtp_port (587 for STARTTLS, "
+                     "465 with force_tls), or delete the line", key="email.smtp_port",
+                     finding=ev.finding("MD202"))
     if f.connect is Connect.REFUSED:
         return _diag(ev, f"nothing listens on {where} (connection refused)",
                      "check smtp_host and smtp_port against your provider (587 for STARTTLS, "
@@ -268,7 +276,7 @@ def explain_certificate(ev: Evidence) -> Diagnosis | None:
                      "give the server a certificate from a public CA, or make Synapse trust the "
                      "CA (SSL_CERT_FILE=/path/ca.pem in Synapse's environment); as a last resort "
                      "`enable_tls: false` (only on a trusted network: mail then goes unencrypted)",
-                     key="email.enable_tls",
+                     key=None,
                      evidence=((f"issuer: {cert.issuer}",) if cert else ()))
     if f.tls is TlsVerify.EXPIRED:
         until = cert.not_after if cert else "?"
@@ -324,19 +332,31 @@ def explain_auth(ev: Evidence) -> Diagnosis | None:
     offered = ev.offered
     usable = [m for m in SYNAPSE_MECHS if m in twisted_auth_mechanisms(ev.caps)]
     if s.require_auth and not usable and (f.ehlo_lines or f.ehlo_tls_lines):
+        from maildoctor.synapse import twisted_caps
+
+        why = twisted_caps.why_no_usable_auth(twisted_caps.parse_capabilities(ev.caps))
+        tls_would_help = not s.starttls_enabled and (
+            "STARTTLS" in twisted_caps.parse_capabilities(f.ehlo_lines))
+        if tls_would_help:
+            return _diag(ev, f"smtp_user is set, but {why}: this server offers AUTH only after "
+                         "STARTTLS, which `enable_tls: false` turns off",
+                         "remove `enable_tls: false`", key="email.enable_tls", value=True)
         if not offered:
-            after_tls = not s.starttls_enabled
-            cause = "the server offers no AUTH here" + (
-                " (many servers offer it only after STARTTLS, which enable_tls: false turns off)"
-                if after_tls else "")
-            fix = ("remove `enable_tls: false`" if after_tls else
-                   "use the provider's submission port (587/465), or remove smtp_user and "
-                   "smtp_pass if this server needs no login")
-            return _diag(ev, cause, fix, key="email.enable_tls" if after_tls else "email.smtp_port")
+            relays = f.mail is not None and f.mail.code == 250
+            return _diag(ev, f"smtp_user is set, so Synapse insists on logging in, but {why}",
+                         "remove smtp_user and smtp_pass (this server " +
+                         ("accepted MAIL FROM without a login)" if relays else
+                          "asks for none here)") + ", or use the provider's submission port "
+                         "(587 or 465) that offers AUTH", key="email.smtp_user")
+        if set(offered) & set(SYNAPSE_MECHS):
+            return _diag(ev, f"smtp_user is set, but {why}",
+                         "the server must write its capability as `AUTH LOGIN PLAIN` (upper "
+                         "case, a space, no `=`); until then use `maildoctor relay`",
+                         evidence=tuple(f.ehlo_tls_lines or f.ehlo_lines))
         return _diag(ev, f"the server offers only {_mechs(offered)}, which Synapse cannot use "
                      "(Twisted knows only CRAM-MD5, LOGIN and PLAIN)",
                      "use an app password with a provider that allows LOGIN/PLAIN, or put "
-                     "`maildoctor relay` (or an MTA) between Synapse and the provider",
+                     "`maildoctor relay` (it speaks XOAUTH2) between Synapse and the provider",
                      evidence=(f"offered: {_mechs(offered)}",))
     attempt = f.auth
     if attempt is None or attempt.succeeded:
@@ -362,10 +382,16 @@ def explain_auth(ev: Evidence) -> Diagnosis | None:
         return _diag(ev, f"the server answered AUTH with a temporary failure: {verdict}",
                      "retry later; check the server's authentication backend",
                      evidence=(str(verdict),))
+    mangled = ev.finding("MD204") or ev.finding("MD203") or ev.finding("MD206")
+    if mangled is not None:
+        return _diag(ev, f"the server refused the login ({verdict}) because the password is "
+                     f"not what you meant: {mangled.message}",
+                     mangled.fix.message if mangled.fix else "quote the password",
+                     key="email.smtp_pass", finding=mangled, evidence=(str(verdict),))
     return _diag(ev, f"the server refused the login for {s.smtp_user!r} with {attempt.mechanism}: "
                  f"{verdict}", "check smtp_user and smtp_pass; many providers need an app "
                  "password when two-factor authentication is on", key="email.smtp_pass",
-                 finding=ev.finding("MD206"), evidence=(str(verdict),))
+                 evidence=(str(verdict),))
 
 
 def explain_envelope(ev: Evidence) -> Diagnosis | None:
@@ -455,11 +481,21 @@ def with_provider_hint(ev: Evidence, found: Diagnosis) -> Diagnosis:
     return found
 
 
+def _located(ev: Evidence, found: Diagnosis) -> Diagnosis:
+    """Point at the key to change (or the nearest enclosing one) when no finding did."""
+    from dataclasses import replace
+
+    if found.location is not None or not found.key or ev.config is None:
+        return found
+    location = ev.config.location(tuple(found.key.split(".")))
+    return replace(found, location=location) if location is not None else found
+
+
 def diagnose(ev: Evidence) -> Diagnosis:
     for explainer in EXPLAINERS:
         found = explainer(ev)
         if found is not None:
-            return with_provider_hint(ev, found)
+            return with_provider_hint(ev, _located(ev, found))
     if ev.outcome.kind == "untested":
         return Diagnosis(ok=True, root_cause=f"every stage up to {ev.stopped_after} passed; "
                          "the later stages were not tested", fix="", synapse=ev.outcome)

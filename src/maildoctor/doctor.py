@@ -63,5 +63,6 @@ def probe_config(
                           why=f"--stop-after {options.stop_after}: the later stages were not "
                               "tested, so Synapse's outcome is not predicted")
     diagnosis = diagnose(Evidence(settings, report.facts, outcome, result.diagnostics,
-                                  stopped_after=options.stop_after, stages=report.stages))
+                                  stopped_after=options.stop_after, stages=report.stages,
+                                  config=result.config))
     return ProbeRun(result, report, outcome, diagnosis, time.monotonic() - started)

@@ -60,6 +60,8 @@ def render(console: Console, result: Any, report: Any, diagnosis: Any, *,
         console.print(Text(f"  at {diagnosis.location}", style="blue"))
     if diagnosis.fix:
         console.print(Text("  Fix: ", style="bold green") + Text(diagnosis.fix))
+    for seen in diagnosis.evidence:
+        console.print(Text(f"  seen: {seen}", style="dim"))
     out = diagnosis.synapse
     verb, style = OUTCOME.get(out.kind, (out.kind, "bold"))
     line = Text("  Synapse: ", style="bold") + Text(verb, style=style)

@@ -247,6 +247,8 @@ def plaintext_auth(ctx: LintContext) -> Iterator[Diagnostic]:
     s = ctx.settings
     if not s.will_attempt_auth or s.implicit_tls or is_local(s.smtp_host):
         return
+    if port_number(s.smtp_port) == 465 or _typo_for(ctx, "require_transport_security"):
+        return  # MD303 (force_tls) or MD101 (the misspelt key) is the better advice
     if not s.starttls_enabled:
         yield ctx.diag(
             "MD309", f"enable_tls is off, so the SMTP password goes to {s.smtp_host!r} in clear",
@@ -286,12 +288,24 @@ def default_port_25(ctx: LintContext) -> Iterator[Diagnostic]:
         path=("email",))
 
 
-@rule("MD311", "provider-advice", Severity.WARNING,
-      "The settings do not match what the mail provider in smtp_host requires")
+@rule("MD311", "provider-advice", Severity.ERROR,
+      "The settings break a rule of the mail provider in smtp_host (login name, sender)")
 def provider_advice(ctx: LintContext) -> Iterator[Diagnostic]:
     """maildoctor knows the usual providers (``maildoctor providers``). When ``smtp_host`` is
-    one of them, the settings are compared with the provider's rules: a fixed login name
-    (SendGrid's ``apikey``), a login it requires, its ports and TLS mode."""
+    one of them, the settings are compared with the facts its data file states:
+
+    - a fixed login name (SendGrid's ``apikey``): any other ``smtp_user`` is refused at
+      login, so it is an error at the ``smtp_user`` value, with a safe fix that sets it;
+    - a login the provider requires: without ``smtp_user`` Synapse sends without logging
+      in and the provider refuses the mail, an error at the ``email:`` key (not on hosts
+      where the provider also takes mail without a login, such as a Microsoft 365
+      connector);
+    - the checkable part of its sender rule: providers that send only as the account
+      (Gmail, Zoho, Outlook) or for the login's domain (Mailgun) are compared with the
+      address Synapse takes from notif_from. A warning at notif_from, since a verified
+      alias can be legitimate.
+
+    Example or placeholder logins (``you@gmail.com`` as ``init`` writes it) are MD206."""
     if not ctx.email_enabled:
         return
     from maildoctor.providers import find_provider_for_host
@@ -299,11 +313,17 @@ def provider_advice(ctx: LintContext) -> Iterator[Diagnostic]:
     provider = find_provider_for_host(ctx.settings.smtp_host, ctx.settings.smtp_port)
     if provider is None:
         return
-    for advice in provider.advice_for_config(ctx.email):
-        message = advice if advice.startswith(provider.title) else f"{provider.title}: {advice}"
+    for advice in provider.advice_for_config(ctx.email, ctx.settings.envelope_from):
+        if advice.value is not None:
+            path = ("email", advice.key)
+            fix = Fix(advice.fix, Applicability.SAFE,
+                      (Edit("set-value", ctx.file_of(path), f"email.{advice.key}",
+                            advice.value),))
+        else:
+            fix = Fix(f"{advice.fix} (`maildoctor providers {provider.name}` lists the "
+                      "provider's rules.)", Applicability.DISPLAY_ONLY)
+        where, at = ((("email", advice.key), "value") if advice.key and ctx.has(advice.key)
+                     else (("email",), "key"))
         yield ctx.diag(
-            "MD311", message,
-            consequence="The provider refuses the login or the mail.",
-            fix=Fix(f"`maildoctor init --provider {provider.name}` prints a block that works.",
-                    Applicability.DISPLAY_ONLY),
-            path=("email", "smtp_host"), at="value")
+            "MD311", advice.message, consequence=advice.consequence, fix=fix, path=where,
+            at=at, severity=None if advice.blocking else Severity.WARNING)
