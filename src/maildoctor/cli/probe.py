@@ -31,16 +31,18 @@ MARK = {"ok": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red"),
 @click.option("--ca-file", type=click.Path(exists=True, dir_okay=False),
               help="Also trust this CA (what SSL_CERT_FILE would do for Synapse).")
 @click.option("--all-mechanisms", is_flag=True,
-              help="Also try every offered AUTH mechanism and report which work.")
+              help="Also try every offered AUTH mechanism and report which work. Each failed "
+              "try counts as a failed login at the server (fail2ban, provider lockouts).")
 @click.option("--stop-after", type=click.Choice(STOP_POINTS),
               help="Stop after this stage (e.g. test the connection before logging in).")
 @click.option("--allow-plaintext-auth", is_flag=True,
               help="Allow sending the password without TLS to a non-local host.")
 @click.option("-v", "--verbose", is_flag=True, help="Show the SMTP transcript (secrets hidden).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
-@click.option("--synapse-version", metavar="X.Y[.Z]", help="Synapse version for the config check.")
-@click.option("--color/--no-color", default=None)
+              show_default=True, help="json: the diagnosis, the stages and the findings.")
+@click.option("--synapse-version", metavar="X.Y[.Z]",
+              help="Check the config as this Synapse version reads it (default: newest known).")
+@click.option("--color/--no-color", default=None, help="Force colours on or off.")
 def command(paths: tuple[str, ...], config: tuple[str, ...], to: str | None, timeout: float,
             ca_file: str | None, all_mechanisms: bool, stop_after: str | None,
             allow_plaintext_auth: bool, verbose: bool, fmt: str, synapse_version: str | None,

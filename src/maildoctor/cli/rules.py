@@ -11,7 +11,8 @@ from maildoctor.cli.exit_status import ExitStatus
 
 @click.command("rules")
 @click.argument("code", required=False)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: code, name, severity, summary and doc per rule.")
 def command(code: str | None, fmt: str) -> None:
     """List every rule, or explain the rule CODE (a code like MD101 or a name)."""
     import json
