@@ -34,8 +34,11 @@ CASES: list[tuple[str, list[str]]] = [
     ("bad-format.log", ["bad-format"]),
     ("hang.log", ["hang"]),
     ("hang-unconfirmed.log", ["hang"]),
+    ("hang-plain-server.log", ["hang"]),
     ("pass-without-user.log", ["pass-without-user"]),
+    ("pass-without-user-plain.log", ["pass-without-user"]),
     ("notifs-keyerror.log", ["subject-placeholder"]),
+    ("notifs-sender-rejected.log", ["sender-rejected"]),
     ("legacy-retry.log", ["hang", "legacy-retry"]),
     ("startup-partial.log", ["config-notif-from-missing"]),
     ("startup-force-tls.log", ["config-tls-flags"]),
@@ -193,17 +196,21 @@ def test_smpt_pass_typo_narrows_auth_required_to_missing_password(tmp_path: Path
     assert group["narrowed"] and "smpt_pass" in group["narrowed_by"][0]
 
 
-def test_enable_tls_off_narrows_auth_required_to_no_auth_offered(tmp_path: Path) -> None:
+def test_enable_tls_off_ranks_no_auth_offered_first(tmp_path: Path) -> None:
+    """enable_tls off makes "AUTH only after STARTTLS" likely, not certain: a server may
+    offer AUTH in plain text with mechanisms Twisted cannot use."""
     config = write_config(tmp_path, smtp_host="smtp.example.net", smtp_port=587,
                           smtp_user=USER, smtp_pass=PASSWORD, enable_tls=False,
                           notif_from="M <noreply@example.org>")
-    assert _causes("auth-required.log", config) == ["no-auth-offered"]
+    _, data = run_json(str(LOGS / "auth-required.log"), "-c", config)
+    (group,) = data["failures"]
+    assert [c["id"] for c in group["causes"]] == ["no-auth-offered", "unsupported-mechanisms"]
+    assert "enable_tls is off" in group["ranked_by"][0] and group["next"] == "maildoctor probe"
 
 
 @pytest.mark.parametrize(("email", "expected"), [
     ({"smtp_port": 465}, ["implicit-tls-port"]),
     ({"smtp_port": 587, "force_tls": True}, ["force-tls-plain-port"]),
-    ({"smtp_port": 587, "smtp_user": None, "smtp_pass": PASSWORD}, ["pass-without-user"]),
 ])
 def test_config_narrows_the_hang(tmp_path: Path, email: dict[str, object],
                                  expected: list[str]) -> None:
@@ -211,7 +218,24 @@ def test_config_narrows_the_hang(tmp_path: Path, email: dict[str, object],
                                "smtp_pass": PASSWORD, "notif_from": "M <noreply@example.org>"}
     base.update(email)
     config = write_config(tmp_path, **{k: v for k, v in base.items() if v is not None})
-    assert _causes("hang.log", config) == expected
+    _, data = run_json(str(LOGS / "hang.log"), "-c", config)
+    (hang,) = data["failures"]
+    assert [c["id"] for c in hang["causes"]] == expected
+    assert hang["certain"] and hang["next"] is None
+
+
+def test_password_without_user_ranks_first_for_a_hang_without_the_crash(
+        tmp_path: Path) -> None:
+    """MD308 makes the crash likely, but hang.log has no 'Unhandled Error' from Twisted,
+    which the crash always logs: the other causes stay, and so does the probe hint."""
+    config = write_config(tmp_path, smtp_host="smtp.example.net", smtp_port=587,
+                          smtp_pass=PASSWORD, notif_from="M <noreply@example.org>")
+    _, data = run_json(str(LOGS / "hang.log"), "-c", config)
+    (hang,) = data["failures"]
+    causes = [c["id"] for c in hang["causes"]]
+    assert causes[0] == "pass-without-user" and "silent-server" in causes
+    assert "auth-4xx-or-drop" in causes and not hang["certain"]
+    assert hang["next"] == "maildoctor probe" and "MD308" in hang["ranked_by"][0]
 
 
 def test_consistent_config_drops_the_port_causes_and_suggests_probe(tmp_path: Path) -> None:
@@ -248,3 +272,110 @@ def test_colour_only_when_asked() -> None:
     result = CliRunner(env={"NO_COLOR": "1"}).invoke(command, [str(LOGS / "refused.log")],
                                                       color=True)
     assert "\x1b[" not in result.output
+
+
+# --- reviewer findings ----------------------------------------------------------------------
+
+def _line_of(path: str, needle: str) -> int:
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return next(n for n, line in enumerate(lines, start=1) if needle in line)
+
+
+def test_speculative_warning_ranks_but_does_not_eliminate(tmp_path: Path) -> None:
+    """Finding 13: a plain server on an IP (MD306: the name check would fail *if* the
+    server offered STARTTLS) puts cert-name first; the other hang causes stay."""
+    config = write_config(tmp_path, smtp_host="127.0.0.1", smtp_port=46469,
+                          smtp_user=USER, smtp_pass=PASSWORD,
+                          notif_from="Matrix <noreply@example.org>", enable_notifs=True)
+    _, data = run_json(str(LOGS / "hang-plain-server.log"), "-c", config)
+    (hang,) = data["failures"]
+    causes = [c["id"] for c in hang["causes"]]
+    assert causes == ["cert-name", "cert-untrusted", "greeting-4xx", "tls-4xx",
+                      "auth-4xx-or-drop", "silent-server"]
+    assert not hang["certain"] and hang["next"] == "maildoctor probe"
+    assert "MD306" in hang["ranked_by"][0]
+    assert not any("MD306" in why for why in hang["narrowed_by"])
+    code, out = run(str(LOGS / "hang-plain-server.log"), "-c", config, "--no-color")
+    assert code == 1
+    assert "candidate causes (narrowed by the config), most likely first:" in out
+    assert "next: run `maildoctor probe`" in out
+    assert "settled by the config" not in out
+
+
+def test_certain_finding_narrows_the_hang_to_one_cause_with_its_location(
+        tmp_path: Path) -> None:
+    """Finding 13, the other side: MD303 (port 465 without force_tls) is certain."""
+    config = write_config(tmp_path, smtp_host="127.0.0.1", smtp_port=465, smtp_user=USER,
+                          smtp_pass=PASSWORD, notif_from="Matrix <noreply@example.org>")
+    _, data = run_json(str(LOGS / "hang-plain-server.log"), "-c", config)
+    (hang,) = data["failures"]
+    assert [c["id"] for c in hang["causes"]] == ["implicit-tls-port"]
+    assert hang["certain"] and hang["next"] is None
+    assert hang["narrowed_by"][0].startswith("MD303")
+    assert f"line {_line_of(config, 'smtp_port')} of {config}" in hang["causes"][0]["fix"]
+    _, out = run(str(LOGS / "hang-plain-server.log"), "-c", config, "--no-color")
+    assert "cause (settled by the config):" in out and "next: run" not in out
+
+
+def test_notification_failure_has_no_client(tmp_path: Path) -> None:
+    """Finding 14: the email pusher's failure: no HTTP 500, no client, retried later."""
+    _, data = run_json(str(LOGS / "notifs-sender-rejected.log"))
+    (failure,) = data["failures"]
+    assert failure["mails"] == ["notification"] and failure["count"] == 2
+    effect = failure["effect"]
+    assert "HTTP" not in effect and "client" in effect
+    assert "no notification mail" in effect and "new events arrive" in effect
+    _, out = run(str(LOGS / "notifs-sender-rejected.log"), "--no-color")
+    assert "effect: No client is involved" in out and "HTTP 500" not in out
+    # A validation mail refused the same way still reports the client's 500.
+    _, data = run_json(str(LOGS / "sender-rejected.log"))
+    assert data["failures"][0]["effect"].startswith("The client got HTTP 500")
+
+
+@pytest.mark.parametrize("name", ["pass-without-user.log", "pass-without-user-plain.log"])
+def test_twisted_crash_is_the_hang_of_its_request(name: str) -> None:
+    """Finding 15: both TypeError texts (LOGIN; PLAIN and CRAM-MD5), logged by `twisted`
+    as 'Unhandled Error' outside any request, are that request's hang, with one cause."""
+    _, data = run_json(str(LOGS / name))
+    (failure,) = data["failures"]
+    assert failure["kind"] == "pass-without-user"
+    assert [c["id"] for c in failure["causes"]] == ["pass-without-user"]
+    assert failure["request"].startswith("POST-") and failure["recipients"]
+    assert "never completes" in failure["effect"] and failure["next"] is None
+    assert "Sending email to" in failure["excerpt"][0]
+    assert "Unhandled Error" in failure["excerpt"][1]
+
+
+def test_twisted_crash_confirmed_when_the_client_gives_up() -> None:
+    _, data = run_json(str(LOGS / "pass-without-user-plain.log"))
+    assert data["failures"][0]["confirmed_hangs"] == 1
+
+
+def test_narrowed_cause_takes_the_check_fix_and_location(tmp_path: Path) -> None:
+    """Finding 31: the smpt_pass typo's fix is check's rename, at file:line."""
+    config = write_config(tmp_path, smtp_host="smtp.example.net", smtp_port=587,
+                          smtp_user=USER, smpt_pass=PASSWORD,
+                          notif_from="M <noreply@example.org>")
+    _, data = run_json(str(LOGS / "auth-required.log"), "-c", config)
+    (cause,) = data["failures"][0]["causes"]
+    line = _line_of(config, "smpt_pass")
+    assert cause["fix"] == f"Rename `smpt_pass` to `smtp_pass` (line {line} of {config})."
+    assert f"line {line} of {config}" in data["failures"][0]["narrowed_by"][0]
+    _, out = run(str(LOGS / "auth-required.log"), "-c", config, "--no-color")
+    assert f"fix: Rename `smpt_pass` to `smtp_pass` (line {line} of {config})." in out
+    assert "Write the password as" not in out
+    _, data = run_json(str(LOGS / "auth-required.log"))  # without --config: the table's fix
+    assert data["failures"][0]["causes"][0]["fix"].startswith("Write the password as")
+
+
+def test_one_group_with_validation_and_notification_mails_names_both_effects(
+        tmp_path: Path) -> None:
+    text = (LOGS / "sender-rejected.log").read_text(encoding="utf-8")
+    text += (LOGS / "notifs-sender-rejected.log").read_text(encoding="utf-8")
+    log = tmp_path / "mixed.log"
+    log.write_text(text, encoding="utf-8")
+    _, data = run_json(str(log))
+    (group,) = data["failures"]
+    assert group["mails"] == ["validation", "notification"]
+    assert "Validation mails: The client got HTTP 500" in group["effect"]
+    assert "Notification mails: No client is involved" in group["effect"]

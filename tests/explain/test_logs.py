@@ -125,3 +125,46 @@ def test_huge_log_streams_with_bounded_records() -> None:
     assert len(kinds["hang"].recipients) <= 5
     rec = next(iter(read_records(["x"] * (MAX_CONTINUATION * 3))))
     assert len(rec.continuation) == MAX_CONTINUATION
+
+
+def test_empty_request_field_is_a_record() -> None:
+    """Outside a request some setups write an empty request field ("ERROR - - msg")."""
+    (rec,) = read_records(["2026-11-27 02:10:00,010 - twisted - 275 - ERROR - - Unhandled Error"])
+    assert (rec.logger, rec.level, rec.request, rec.message) == (
+        "twisted", "ERROR", None, "Unhandled Error")
+    (rec,) = read_records(["2026-11-27 02:10:00,010 - twisted - 275 - ERROR - sentinel - x"])
+    assert rec.request is None and rec.message == "x"
+
+
+def _sending(ts: str, request: str, to: str) -> str:
+    return (f"2026-11-27 02:10:{ts} - synapse.handlers.send_email - 193 - INFO - {request} - "
+            f"Sending email to {to}")
+
+
+_CRASH = ["2026-11-27 02:10:05,010 - twisted - 275 - ERROR - - Unhandled Error",
+          "Traceback (most recent call last):",
+          '  File "/usr/lib/python3/dist-packages/twisted/mail/smtp.py", line 1, in f',
+          "TypeError: unsupported operand type(s) for +: 'NoneType' and 'bytes'"]
+
+
+def test_twisted_crash_attaches_to_the_latest_open_send() -> None:
+    result = scan([_sending("00,000", "POST-1", "a@example.org"),
+                   _sending("05,000", "POST-2", "b@example.org"), *_CRASH])
+    kinds = {g.first.kind: g.first for g in result.groups}
+    assert kinds["pass-without-user"].request == "POST-2"
+    assert kinds["pass-without-user"].recipient == "b@example.org"
+    assert kinds["hang"].request == "POST-1"  # the other send is still open at the end
+
+
+def test_generic_type_error_is_not_the_smtp_crash() -> None:
+    """The same Python text elsewhere (not Twisted's Unhandled Error, or no send open and
+    no Twisted mail frames) is not an email failure."""
+    other = ["2026-11-27 02:10:05,010 - synapse.http.server - 130 - ERROR - GET-3 - "
+             "Failed handle request via 'RoomHandler'",
+             "Traceback (most recent call last):", '  File "room.py", line 1, in f',
+             "TypeError: unsupported operand type(s) for +: 'NoneType' and 'bytes'"]
+    assert scan([_sending("00,000", "POST-1", "a@example.org"), *other,
+                 "2026-11-27 02:10:06,000 - synapse.access.http.8008 - 473 - INFO - POST-1 - "
+                 "Processed request: 200"]).groups == []
+    no_send = [_CRASH[0], _CRASH[1], '  File "/srv/app/handlers.py", line 1, in f', _CRASH[3]]
+    assert scan(no_send).groups == []

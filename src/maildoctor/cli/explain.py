@@ -54,7 +54,7 @@ def _config(paths: tuple[str, ...]) -> tuple[Any, Any]:
     settings = result.settings
     user = settings.smtp_user if isinstance(settings.smtp_user, str) else None
     redactor.add(settings.smtp_pass, [user])
-    return ConfigFacts.from_check(result), redactor
+    return ConfigFacts.from_check(result, redactor), redactor
 
 
 def _text(items: list[Any], source: str, lines: int, config: bool, color: bool | None) -> None:
@@ -77,19 +77,28 @@ def _text(items: list[Any], source: str, lines: int, config: bool, color: bool |
             out(f"   logged: {first.summary}")
         if g.mails:
             out(f"   mail: {', '.join(g.mails)}")
-        if first.kind == "hang" and g.confirmed:
+        if first.kind in ("hang", "pass-without-user") and first.request:
+            to = f" (mail to {', '.join(g.recipients)})" if g.recipients else ""
+            out(f"   request: {first.request}{to}")
+        if first.kind in ("hang", "pass-without-user") and g.confirmed:
             out(f"   confirmed: the client gave up waiting {g.confirmed} time(s)")
         if first.kind == "hang" and g.confirmed < g.count:
             out("   note: nothing else was logged for the request up to the end of the log; "
                 "a send still in progress when the log was cut would look the same")
-        out(f"   effect: {item.explanation.effect}")
-        label = "cause" if len(item.causes) == 1 else "candidate causes"
-        out(f"   {label}:" + (" (narrowed by the config)" if item.narrowed else ""))
+        out(f"   effect: {item.effect}")
+        if len(item.causes) == 1:
+            label = "cause (settled by the config)" if item.certain else "cause"
+        else:
+            label = "candidate causes" + (" (narrowed by the config)" if item.narrowed else "")
+            label += ", most likely first" if item.ranked_by else ""
+        out(f"   {label}:")
         for cause in item.causes:
             out(f"     - {cause.text}")
             out(f"       fix: {cause.fix}", fg="cyan")
         for why in item.narrowed_by:
             out(f"   because: {why}")
+        for why in item.ranked_by:
+            out(f"   more likely: {why}")
         if item.hint:
             out(f"   provider hint: {item.hint}", fg="yellow")
         if item.suggest_probe:

@@ -59,7 +59,9 @@ _PREFIXES = (
 _RECORD = re.compile(
     r"^(?:(?P<ts>\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[,.]\d+)?)\s+-\s+)?"
     r"(?P<logger>[A-Za-z_][\w.]*)\s+-\s+(?P<lineno>\d+)\s+-\s+"
-    r"(?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL)\s+-\s+(?P<request>\S*)\s+-\s?(?P<msg>.*)$"
+    # An empty request field ("ERROR - - Unhandled Error") is what some setups write
+    # outside any request context; Synapse's own filter writes "sentinel" there.
+    r"(?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL)\s+-\s+(?:(?P<request>\S+)\s+)?-\s?(?P<msg>.*)$"
 )
 
 _SMTP_VERBS = frozenset({"EHLO", "HELO", "MAIL", "RCPT", "DATA", "QUIT", "RSET", "NOOP",
@@ -212,7 +214,7 @@ def read_records(
             timestamp=match.group("ts") or stamp,
             logger=match.group("logger"),
             level=match.group("level"),
-            request=None if request in ("", "-", "None") else request,
+            request=None if request in (None, "-", "None", "sentinel") else request,
             message=match.group("msg"),
             continuation=deque(maxlen=MAX_CONTINUATION),
         )

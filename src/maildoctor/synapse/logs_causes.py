@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CAUSES", "Cause", "Explanation"]
+__all__ = ["CAUSES", "CLIENT_500", "CRASH_HANG", "EFFECT_BY_MAIL", "MAIL_LABELS", "Cause",
+           "Explanation"]
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,36 @@ class Explanation:
 
 
 C = Cause
-_500 = "The client got HTTP 500 (M_UNKNOWN, \"An error was encountered when sending the email\")."
+#: The effect of a failed send during a client's request (validation mails, spec 2.6).
+CLIENT_500 = ("The client got HTTP 500 (M_UNKNOWN, \"An error was encountered when sending "
+              "the email\").")
+_500 = CLIENT_500
 _HANG = ("The HTTP request never completes; the client spins and a reverse proxy answers "
          "502/504 minutes later. Synapse logs nothing after \"Sending email to\".")
+#: The effect of Twisted's TypeError crash during a client's request.
+CRASH_HANG = ("The HTTP request never completes: Twisted dropped the connection without "
+              "telling Synapse, so the send never returns; the client spins and a reverse "
+              "proxy answers 502/504 minutes later.")
+
+#: How an effect reads when the mail was not sent for a client's request. Keyed by the
+#: request effect it replaces (the start of :attr:`Explanation.effect`), then by the mail
+#: context the scanner found: the email pusher has no client to answer (spec 2.6).
+EFFECT_BY_MAIL: dict[str, dict[str, str]] = {
+    CLIENT_500: {
+        "notification": "No client is involved: the user gets no notification mail. The "
+                        "email pusher does not advance past these events, so it tries again "
+                        "when new events arrive, and fails the same way until the cause is "
+                        "fixed.",
+        "request": "The client got HTTP 500 (M_UNKNOWN, \"Internal server error\").",
+    },
+    CRASH_HANG: {
+        "notification": "No client is involved: the email pusher stays stuck on this send "
+                        "until Synapse restarts, and its users get no notification mails.",
+    },
+}
+#: Names of the mail contexts, for effects that differ within one group.
+MAIL_LABELS = {"validation": "Validation mails", "notification": "Notification mails",
+               "request": "Mails sent while handling a request"}
 _START = "Synapse refuses to start (exit 1)."
 
 _HANG_CAUSES = (
@@ -145,7 +173,7 @@ CAUSES: dict[str, Explanation] = {
            "Fix smtp_port / smtp_host, or start the server."),)),
     "tcp-timeout": Explanation(
         "TCP connect timed out (User timeout caused connection failure)",
-        "The client got HTTP 500 after about 30 s per address.",
+        _500 + " Each attempt takes about 30 s per address (the TCP connect timeout).",
         (C("blocked", "The port is filtered: many clouds block outbound port 25; or a firewall "
            "drops the packets.", "Use port 587/465, or open the firewall."),)),
     "connect-error": Explanation(
@@ -157,8 +185,9 @@ CAUSES: dict[str, Explanation] = {
         (C("smtputf8", "notif_from or the recipient has a non-ASCII address; Twisted has no "
            "SMTPUTF8.", "Use an ASCII address in notif_from."),)),
     "pass-without-user": Explanation(
-        "smtp_pass without smtp_user (TypeError in Twisted)", _HANG,
-        (_HANG_CAUSES[7],)),
+        "The send never finished: Twisted crashed on smtp_pass without smtp_user "
+        "(TypeError, 'Unhandled Error')", CRASH_HANG,
+        (_HANG_CAUSES[7],), probe=False),
     "invalid-to": Explanation(
         "Invalid recipient address", _500,
         (C("bad-to", "The recipient address has no address part.", "Check the address."),)),

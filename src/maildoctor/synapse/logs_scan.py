@@ -8,7 +8,9 @@ What counts as an email failure (spec synapse-email.md 2.4-2.6, twisted-smtp.md 
 - a record whose traceback ends in an SMTP/connection exception, with the mail it
   concerned taken from the message (``Error sending threepid validation email to X``,
   ``Exception processing notifs``, ``Failed handle request via ...``);
-- Twisted's ``Unhandled Error`` for the ``smtp_pass``-without-``smtp_user`` TypeError;
+- Twisted's ``Unhandled Error`` for the ``smtp_pass``-without-``smtp_user`` TypeError
+  (logger ``twisted``, no request context, a few ms after ``Sending email to``): it is
+  the hang of the latest open send, with its cause known;
 - legacy (Synapse < 1.92) ``SMTP Client retrying server. Retry: N`` lines;
 - startup errors about the email config, printed to stderr or logged;
 - the silent hang: ``Sending email to X`` in an HTTP request (``POST-12``) and then nothing
@@ -33,13 +35,17 @@ MAX_EXCERPT = 24
 _MAX_SAMPLES = 5
 _MAX_PENDING = 10_000
 
-_SENDING = re.compile(r"^Sending email to (?P<addr>.+?)\s*$")
+_SENDING = re.compile(r"^Sending email to ['\"]?(?P<addr>.+?)['\"]?\s*$")
 # Synapse names HTTP request contexts METHOD-N. Only there does a missing follow-up line
 # mean a hang: a send from a background process (the email pusher) logs nothing after a
 # success either, so it cannot be told from a hang and is never reported as one.
 _HTTP_REQUEST = re.compile(r"^[A-Z]+-\d+$")
 _CLIENT_LOST = "Connection from client lost before response was sent"
 _RETRY = re.compile(r"SMTP Client retrying server\. Retry: (?P<n>\d+)")
+# The TypeError Twisted's authenticators raise for a password without a user name
+# (twisted-smtp.md 2.4 item 6): LOGIN, then PLAIN and CRAM-MD5.
+_NONE_USER_CRASH = ("a bytes-like object is required, not 'NoneType'",
+                    "unsupported operand type(s) for +: 'NoneType' and 'bytes'")
 _MAIL_CONTEXT = (
     (re.compile(r"Error sending threepid validation email to (?P<addr>\S+)"), "validation"),
     (re.compile(r"Exception processing notifs"), "notification"),
@@ -135,7 +141,7 @@ def classify_exception(exc: ExceptionInfo) -> str | None:
         return "tcp-timeout"
     if name in ("ConnectError", "ConnectingCancelledError", "NoRouteError"):
         return "connect-error"
-    if name == "TypeError" and "bytes-like object is required, not 'NoneType'" in text:
+    if name == "TypeError" and any(sig in text for sig in _NONE_USER_CRASH):
         return "pass-without-user"
     if name == "RuntimeError" and "Invalid 'to' address" in text:
         return "invalid-to"
@@ -167,7 +173,8 @@ def _connect_kind(code: int | None, text: str) -> str:
                          ("connection was refused", "refused"),
                          ("dns lookup failed", "dns"),
                          ("user timeout", "tcp-timeout"),
-                         ("bytes-like object", "pass-without-user")):
+                         ("bytes-like object", "pass-without-user"),
+                         ("'nonetype' and 'bytes'", "pass-without-user")):
         if needle in lowered:
             return kind
     if code is not None:
@@ -190,8 +197,10 @@ class _Scanner:
         self.records = 0
         self.lines = 0
         self._held: Finding | None = None
+        # Requests whose send Twisted crashed (bounded like `pending`).
+        self.crashed: dict[str, Group] = {}
 
-    def emit(self, finding: Finding) -> None:
+    def emit(self, finding: Finding) -> Group:
         exc = finding.exception
         detail = "" if finding.kind in ("hang", "legacy-retry") else (
             exc.first_line if exc else finding.summary)
@@ -201,6 +210,7 @@ class _Scanner:
         if group is None:
             group = self.groups[key] = Group(first=finding)
         group.add(finding)
+        return group
 
     def raw_line(self, number: int, text: str, stamp: str | None) -> None:
         """Startup errors: a specific message wins over the generic ``Error in
@@ -234,6 +244,8 @@ class _Scanner:
             self._open(key, _Pending(rec, sending.group("addr")))
         elif rec.message.startswith(_CLIENT_LOST) and key in self.pending:
             self._hang(self.pending.pop(key), confirmed=True)
+        elif rec.message.startswith(_CLIENT_LOST) and key in self.crashed:
+            self.crashed.pop(key).confirmed += 1  # the crash's request did hang
         elif _RETRY.search(rec.message):
             self.emit(Finding("legacy-retry", rec.line_no, rec.timestamp, rec.message,
                               request=rec.request, excerpt=(_header(rec),)))
@@ -261,15 +273,22 @@ class _Scanner:
             return False
         kind = classify_exception(exc)
         pending = self.pending.get(key)
-        if kind == "pass-without-user" and pending is None and self.pending:
-            # Twisted logs the crash outside the request's context: it belongs to the
-            # latest open send, which will now never return.
-            key = next(reversed(self.pending))
-            pending = self.pending[key]
+        crash = kind == "pass-without-user" and mail not in ("validation", "notification")
+        if crash:
+            if not self._is_twisted_crash(rec):
+                return False
+            if pending is None and self.pending:
+                # Twisted logs the crash outside the request's context: it belongs to the
+                # latest open send, which will now never return: that request's hang.
+                key = next(reversed(self.pending))
+                pending = self.pending[key]
+            mail = None
+            if pending is not None and not _HTTP_REQUEST.match(pending.record.request or ""):
+                mail = "notification"  # the email pusher's send: it stays stuck
         about_email = (exc.qualname.startswith("twisted.mail")
                        or mail in ("validation", "notification")
                        or (pending is not None and mail == "request")
-                       or kind == "pass-without-user")
+                       or crash)
         if not about_email:
             return False
         if kind in ("subject-placeholder", "bad-format") and mail != "notification":
@@ -279,12 +298,24 @@ class _Scanner:
         if kind is None:
             return False
         self.pending.pop(key, None)
+        request = rec.request
         if pending is not None:
             recipient = recipient or pending.recipient
-        self.emit(Finding(kind, rec.line_no, rec.timestamp, exc.first_line, exception=exc,
-                          mail=mail, recipient=recipient, request=rec.request,
-                          excerpt=_excerpt(rec, pending)))
+            request = request or pending.record.request
+        group = self.emit(Finding(kind, rec.line_no, rec.timestamp, exc.first_line,
+                                  exception=exc, mail=mail, recipient=recipient,
+                                  request=request, excerpt=_excerpt(rec, pending)))
+        if crash and request is not None and len(self.crashed) < _MAX_PENDING:
+            self.crashed[request] = group
         return True
+
+    def _is_twisted_crash(self, rec: Record) -> bool:
+        """The TypeError texts are plain Python: count one only as Twisted's SMTP crash
+        when Twisted reported it (``Unhandled Error``) while a send was open, or its
+        frames are in Twisted's mail code."""
+        by_twisted = rec.logger == "twisted" or "Unhandled Error" in rec.message
+        in_smtp = any("twisted/mail" in line or "smtp.py" in line for line in rec.continuation)
+        return by_twisted and (bool(self.pending) or in_smtp)
 
     def _open(self, key: str, pending: _Pending) -> None:
         self.pending.pop(key, None)
@@ -330,7 +361,7 @@ def _excerpt(rec: Record, pending: _Pending | None = None) -> tuple[str, ...]:
             frames += 1
             continue
         if frames:
-            body.append(f"  ... ({frames} lines of traceback frames)")
+            body.append(f"  ... ({frames} line{'s' * (frames > 1)} of traceback frames)")
             frames = 0
         body.append(line)
     if len(body) > MAX_EXCERPT - len(lines):
