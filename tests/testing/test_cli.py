@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 import signal
 import smtplib
+import socket
 import ssl
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
-from maildoctor.cli.testserver import build_options, command
+from maildoctor.cli.testserver import _banner, build_options, command
 from maildoctor.testing.options import DEFAULT_PASSWORD, DEFAULT_USER, Fault
 from maildoctor.testing.scenarios import SCENARIOS
 
@@ -58,10 +60,77 @@ def test_bad_input_is_a_usage_error():
     assert result.exit_code == 2 and "unknown fault" in result.output
 
 
-def test_non_loopback_host_is_refused_without_allow_remote():
+def test_non_loopback_host_is_a_usage_error_naming_the_flag():
     result = CliRunner().invoke(command, ["--host", "0.0.0.0", "--port", "0"])
-    assert result.exit_code == 1
-    assert "not a loopback address" in result.output
+    assert result.exit_code == 2
+    assert "--host 0.0.0.0: not a loopback address. Add --allow-remote" in result.output
+    assert "allow_remote" not in result.output
+
+
+def _banner_of(server, scenario=None):
+    return _banner(server, scenario).splitlines()
+
+
+def _field(lines, name):
+    return next(line for line in lines if line.startswith(f"  {name:<12} "))[15:]
+
+
+def _verify_message(server):
+    """What a verifying client trusting the server's CA file really gets."""
+    context = ssl.create_default_context(cafile=server.ca_file)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw:
+        try:
+            with context.wrap_socket(raw, server_hostname="127.0.0.1"):
+                return None
+        except ssl.SSLCertVerificationError as exc:
+            return exc.verify_message
+
+
+def test_banner_trusted_certificate_names_the_ca_file_that_works(smtp_server):
+    server = smtp_server(tls="implicit")
+    lines = _banner_of(server)
+    assert _field(lines, "trust") == f"SSL_CERT_FILE={server.ca_file}   (in Synapse's environment)"
+    assert not any(line.startswith("  clients see") for line in lines)
+    assert _verify_message(server) is None
+
+
+@pytest.mark.parametrize("kind", ["untrusted", "self-signed", "expired"])
+def test_banner_says_the_certificate_is_deliberately_untrusted(smtp_server, kind):
+    server = smtp_server(tls="implicit", cert=kind)
+    lines = _banner_of(server)
+    trust = _field(lines, "trust")
+    assert "deliberately" in trust
+    if kind != "expired":  # the CA file cannot help, so it is not offered
+        assert "SSL_CERT_FILE" not in trust and trust.startswith("none works")
+    seen = _field(lines, "clients see")
+    assert seen == (f"certificate verify failed: {_verify_message(server)}   "
+                    "(Synapse: hangs, logs nothing)")
+
+
+@pytest.mark.parametrize("scenario", ["untrusted-cert-starttls", "untrusted-cert-implicit"])
+def test_untrusted_scenarios_do_not_offer_the_ca_file(smtp_scenario, scenario):
+    lines = _banner_of(smtp_scenario(scenario), scenario)
+    assert "SSL_CERT_FILE" not in "\n".join(lines[:6])
+    assert "unable to get local issuer certificate" in _field(lines, "clients see")
+
+
+def test_banner_no_auth_offered(smtp_scenario):
+    server = smtp_scenario("no-auth-offered")
+    login = _field(_banner_of(server, "no-auth-offered"), "login")
+    assert login.endswith("(AUTH not advertised)") and "mechanisms" not in login
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=5) as client:
+        client.ehlo("me.example")
+        assert not client.has_extn("auth")  # the banner tells the truth
+
+
+def test_banner_auth_variants(smtp_server, smtp_scenario):
+    login = _field(_banner_of(smtp_server(tls="starttls", auth_after_starttls_only=True)),
+                   "login")
+    assert login.endswith("(mechanisms: LOGIN PLAIN, offered after STARTTLS only)")
+    lines = _banner_of(smtp_scenario("lowercase-auth"), "lowercase-auth")
+    assert _field(lines, "login").endswith("(AUTH as in the EHLO reply below)")
+    assert _field(lines, "reply") == "ehlo: 250-mail.test | 250-auth login plain | 250 HELP"
+    assert _field(_banner_of(smtp_server()), "trust") == "nothing to trust (no TLS)"
 
 
 def _read_until(stream, marker: str) -> list[str]:

@@ -28,12 +28,17 @@ from maildoctor.synapse.settings import settings_from_config
               help="Seconds to wait for each reply or handshake.")
 @click.option("--ca-file", type=click.Path(exists=True, dir_okay=False),
               help="Also trust this CA (as SSL_CERT_FILE would for Synapse).")
+@click.option("--allow-plaintext-auth", is_flag=True,
+              help="Let `auth` send the credentials without verified TLS to a non-loopback "
+                   "host (clear text, or TLS whose certificate was rejected).")
 def command(paths: tuple[str, ...], config: tuple[str, ...], timeout: float,
-            ca_file: str | None) -> None:
+            ca_file: str | None, allow_plaintext_auth: bool) -> None:
     """Interactive SMTP session in the config's TLS mode.
 
-    Lines are sent as typed. Commands: `auth [MECH]` (the configured credentials,
-    never shown), `starttls`, `quit`.
+    Lines are sent as typed. After the first EHLO the shell sends STARTTLS (and EHLO
+    again) when Synapse would. Commands: `auth [MECH]` (the configured credentials,
+    never shown; refused without verified TLS to a non-loopback host unless
+    --allow-plaintext-auth), `starttls`, `quit`.
     """
     from maildoctor.config.load import load
     from maildoctor.errors import ConfigLoadError
@@ -53,6 +58,7 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], timeout: float,
     def write(text: str) -> None:
         click.echo(text)
 
-    options = ShellOptions(timeout=timeout, ca_file=ca_file)
+    options = ShellOptions(timeout=timeout, ca_file=ca_file,
+                           allow_plaintext_auth=allow_plaintext_auth)
     status = asyncio.run(run_shell(settings, options, read_line, write))
     sys.exit(ExitStatus.OK if status == 0 else ExitStatus.PROBLEMS)

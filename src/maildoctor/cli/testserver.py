@@ -36,7 +36,7 @@ from maildoctor.testing.options import (
     ServerOptions,
 )
 from maildoctor.testing.scenarios import DESCRIPTIONS, SCENARIOS
-from maildoctor.testing.server import TestServer
+from maildoctor.testing.server import TestServer, is_loopback
 
 __all__ = ["SCENARIOS", "build_options", "command"]
 
@@ -105,24 +105,67 @@ def _list_scenarios(ctx: click.Context, param: click.Parameter, value: bool) -> 
     ctx.exit(ExitStatus.OK)
 
 
+# What a verifying client (Python's ssl, OpenSSL, Synapse's Twisted) reports for each
+# certificate kind, even with the server's CA file trusted. Checked against a real
+# handshake in tests/testing/test_cli.py.
+VERIFY_ERRORS = {
+    "untrusted": "unable to get local issuer certificate",
+    "self-signed": "self-signed certificate",
+    "expired": "certificate has expired",
+}
+_WHY_UNTRUSTED = {
+    "untrusted": "none works: the certificate is deliberately untrusted (signed by a second "
+                 "CA that is never written out)",
+    "self-signed": "none works: the certificate is deliberately self-signed (no CA signed "
+                   "it, and it is never written out)",
+    "expired": "SSL_CERT_FILE={ca} trusts its CA, but the certificate has deliberately "
+               "expired",
+}
+
+
+def _trust_lines(server: TestServer) -> list[str]:
+    """How a client comes to trust the certificate, or why it deliberately cannot and
+    what it will see then."""
+    opts = server.options
+    if opts.tls == "plain":
+        return ["  trust        nothing to trust (no TLS)"]
+    if opts.cert == "trusted":
+        return [f"  trust        SSL_CERT_FILE={server.ca_file}   (in Synapse's environment)"]
+    return [f"  trust        {_WHY_UNTRUSTED[opts.cert].replace('{ca}', server.ca_file)}",
+            f"  clients see  certificate verify failed: {VERIFY_ERRORS[opts.cert]}   "
+            "(Synapse: hangs, logs nothing)"]
+
+
+def _login_line(opts: ServerOptions) -> str:
+    creds = ", ".join(f"{user} / {password}" for user, password in opts.credentials.items())
+    if not opts.advertise_auth:
+        offered = "AUTH not advertised"
+    elif "ehlo" in opts.replies:
+        offered = "AUTH as in the EHLO reply below"
+    else:
+        offered = f"mechanisms: {' '.join(opts.mechanisms) or 'none'}"
+        if opts.auth_after_starttls_only:
+            offered += ", offered after STARTTLS only"
+    return f"{creds or 'none'}   ({offered})"
+
+
 def _banner(server: TestServer, scenario: str | None) -> str:
     opts = server.options
     title = "maildoctor test SMTP server" + (f" (scenario: {scenario})" if scenario else "")
     tls = opts.tls if opts.tls == "plain" else (
         f"{opts.tls}, {opts.cert} certificate for {', '.join(opts.cert_names)}"
     )
-    creds = ", ".join(f"{user} / {password}" for user, password in opts.credentials.items())
     lines = [
         title,
         f"  listening    {server.host}:{server.port}",
         f"  TLS          {tls}",
-        f"  trust        SSL_CERT_FILE={server.ca_file}   (in Synapse's environment)",
-        f"  login        {creds or 'none'}   (mechanisms: {' '.join(opts.mechanisms) or 'none'})",
+        *_trust_lines(server),
+        f"  login        {_login_line(opts)}",
     ]
     if opts.faults:
         lines.append(f"  faults       {', '.join(f.value for f in opts.faults)}")
     for stage, reply in opts.replies.items():
-        lines.append(f"  reply        {stage}: {reply.splitlines()[0]}")
+        lines.append(f"  reply        {stage}: {' | '.join(reply.strip().splitlines())}")
     if opts.accept_any_login:
         lines.append("  any login    accepted")
     if opts.auth_failure != "reply":
@@ -189,8 +232,9 @@ def command(
 ) -> None:
     """Run the built-in fault-injecting SMTP server until Ctrl-C.
 
-    Prints the address, the CA file to trust and a ready `email:` block for homeserver.yaml,
-    then logs every session as it happens (AUTH payloads masked).
+    Prints the address, the CA file to trust (or why the certificate deliberately cannot
+    be trusted) and a ready `email:` block for homeserver.yaml, then logs every session as
+    it happens (AUTH payloads masked).
 
     \b
     Examples:
@@ -207,6 +251,11 @@ def command(
         options = build_options(params, explicit)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    if not options.allow_remote and not is_loopback(options.host):
+        raise click.UsageError(
+            f"--host {options.host}: not a loopback address. Add --allow-remote to listen "
+            "there (anyone who can reach it can then use the test server and its test login)."
+        )
 
     # aiosmtpd's own logger would repeat our session log, less clearly, on stderr.
     logging.getLogger("mail.log").setLevel(logging.ERROR)

@@ -3,11 +3,13 @@
 Synapse's Twisted authenticates only with a truthy password and an ``AUTH`` line it
 can read, picks the first of CRAM-MD5, LOGIN, PLAIN and never falls back. This stage
 tries exactly that, with the configured credentials; ``all_mechanisms`` then tries
-each offered mechanism on a fresh connection, so the report can say "LOGIN would work
-if the server stopped offering CRAM-MD5".
+each other offered mechanism on a fresh connection, so the report can say "LOGIN would
+work if the server stopped offering CRAM-MD5". The mechanism the main attempt used is
+not tried again: with a wrong password every try is one more failed login in the
+server's log, and fail2ban or a provider's lockout counts them.
 
 Credentials are sent only over verified TLS or to a loopback address, unless
-``allow_plaintext_auth`` (Synapse itself would send them the same way).
+``--allow-plaintext-auth`` (:func:`refuse_credentials`, shared with ``maildoctor shell``).
 """
 
 from __future__ import annotations
@@ -34,13 +36,38 @@ def describe(attempt: AuthAttempt) -> str:
     return f"{attempt.mechanism}: {str(final).splitlines()[0] if final else 'no reply'}"
 
 
+ALLOW_FLAG = "--allow-plaintext-auth"
+LOCKOUT_WARNING = ("every failed try counts as a failed login at the server "
+                   "(fail2ban, provider lockouts)")
+
+
 def refuse_credentials(*, verified_tls: bool, loopback: bool, tls: bool, allowed: bool) -> str:
-    """Why the probe must not send the credentials here (``""``: it may)."""
+    """Why the credentials must not be sent here (``""``: they may).
+
+    Used by the probe and by ``maildoctor shell``, so both refuse with the same words;
+    the flag is named as the user types it.
+    """
     if verified_tls or loopback or allowed:
         return ""
-    kind = "TLS that failed verification" if tls else "clear text"
-    return (f"credentials not sent over {kind} to a non-loopback address "
-            "(allow it with allow_plaintext_auth; Synapse would send them the same way)")
+    if tls:
+        return ("credentials not sent over TLS that failed verification to a non-loopback "
+                f"address (allow it with {ALLOW_FLAG}; Synapse would not send them: it "
+                "stops at the rejected certificate)")
+    return ("credentials not sent in clear text to a non-loopback address "
+            f"(allow it with {ALLOW_FLAG}; Synapse would send them the same way)")
+
+
+def failed_logins(attempt: AuthAttempt) -> int:
+    """How many times this attempt presented credentials that the server refused.
+
+    Twisted's PLAIN makes two tries (with and without authzid); each refused one is a
+    failed login in the server's log.
+    """
+    if attempt.succeeded:
+        return 0
+    if attempt.mechanism == "PLAIN":
+        return max(1, sum(1 for r in attempt.replies if r.code != 235))
+    return 1
 
 
 class AuthStage(TlsStage):
@@ -104,20 +131,32 @@ class AuthStage(TlsStage):
                 facts["finding"] = "no-reply"
         if self.options.all_mechanisms and not why_not.startswith("smtp_pass") and not unsafe \
                 and s.smtp_pass and s.smtp_user is not None:
-            tried = await self._try_all(offered)
+            done = None if outcome is None else outcome.attempt
+            tried = await self._try_all(offered, done)
             self.facts["auth_all"] = tried
             facts["all"] = {a.mechanism: a.succeeded for a in tried}
+            failed = sum(failed_logins(a) for a in tried)
+            facts["failed_logins"] = failed
             working = [a.mechanism for a in tried if a.succeeded]
             summary += f"; working mechanisms: {', '.join(working) or 'none'}"
+            if failed:
+                summary += (f"; {failed} failed login{'s' if failed != 1 else ''} in all: "
+                            f"{LOCKOUT_WARNING}")
         error = None if outcome is None or outcome.error is None else str(outcome.error)
         self.record("auth", status, summary, facts, error=error)
         if outcome is not None and not outcome.attempt.succeeded:
             raise Stop("auth")
 
-    async def _try_all(self, offered: tuple[str, ...]) -> tuple[AuthAttempt, ...]:
+    async def _try_all(self, offered: tuple[str, ...],
+                       done: AuthAttempt | None) -> tuple[AuthAttempt, ...]:
+        """Each offered mechanism on a fresh connection; ``done`` (the main attempt) is
+        reused, not repeated: a repeat would only add a failed login at the server."""
         s = self.settings
         tried: list[AuthAttempt] = []
         for mech in (m for m in PROBE_MECHANISMS if m in offered):
+            if done is not None and done.mechanism == mech:
+                tried.append(done)
+                continue
             try:
                 conn = await self.fresh_session()
             except SMTPFailure as exc:

@@ -53,6 +53,7 @@ __all__ = [
     "ReceivedMessage",
     "ServerOptions",
     "TestServer",
+    "is_loopback",
 ]
 
 _START_TIMEOUT = 10.0
@@ -93,7 +94,7 @@ class TestServer:
         if self._thread is not None:
             raise RuntimeError("TestServer already started")
         opts = self.options
-        if not opts.allow_remote and not _is_loopback(opts.host):
+        if not opts.allow_remote and not is_loopback(opts.host):
             raise ValueError(
                 f"refusing to listen on {opts.host!r}: not a loopback address "
                 "(set allow_remote=True / --allow-remote to expose a test server)"
@@ -312,7 +313,8 @@ class _ImplicitTLSAcceptor(asyncio.Protocol):
             self._task.cancel()
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback IP literal: where the test server may listen by default."""
     if host == "localhost":
         return True
     try:
