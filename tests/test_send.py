@@ -50,6 +50,8 @@ def test_refuses_a_config_with_errors_and_says_why(tmp_path: Path) -> None:
                                       "--to", "a@example.org"])
     assert result.exit_code == 1
     assert "MD101" in result.output and "smpt_pass" in result.output
+    assert result.output.rstrip().splitlines()[-1] == \
+        "next: run `maildoctor check examples/broken/homeserver.yaml` for the details and fixes"
 
 
 def test_dry_run_writes_the_eml(tmp_path: Path) -> None:
@@ -80,3 +82,59 @@ def test_native_engine_names_the_cause(tmp_path: Path, smtp_server: Any) -> None
     result = CliRunner().invoke(cli, ["send", str(cfg), "--to", "alice@example.org"])
     assert result.exit_code == 1
     assert "553" in result.output
+
+
+def test_native_engine_prints_the_queue_id_reply(tmp_path: Path, smtp_server: Any) -> None:
+    server = smtp_server()
+    cfg = _config(tmp_path, server.port)
+    result = CliRunner().invoke(cli, ["send", str(cfg), "--to", "alice@example.org"])
+    assert result.exit_code == 0, result.output
+    (line,) = [ln for ln in result.output.splitlines() if "server's reply:" in ln]
+    assert line.split("server's reply: ", 1)[1].startswith("250")
+    assert "next:" not in result.output
+
+
+def test_synapse_engine_says_where_to_find_the_queue_id(tmp_path: Path,
+                                                        smtp_server: Any) -> None:
+    """Twisted's result carries no final reply: unless the engine captures it (an
+    ``EngineResult.reply`` field), say so and where to look instead."""
+    from dataclasses import fields
+
+    from maildoctor.synapse.twisted_engine import EngineResult
+
+    server = smtp_server()
+    cfg = _config(tmp_path, server.port)
+    result = CliRunner().invoke(cli, ["send", str(cfg), "--to", "alice@example.org",
+                                      "--engine", "synapse", "--timeout", "10"])
+    assert result.exit_code == 0, result.output
+    (line,) = [ln for ln in result.output.splitlines() if "server's reply:" in ln]
+    if "reply" in {f.name for f in fields(EngineResult)}:
+        assert line.split("server's reply: ", 1)[1].startswith("250")
+    else:
+        assert "Message-ID" in line and "--engine native" in line
+
+
+def test_failed_send_ends_with_the_next_step(tmp_path: Path, smtp_server: Any) -> None:
+    server = smtp_server(replies={"mail": "553 5.7.1 Sender address rejected"})
+    cfg = _config(tmp_path, server.port)
+    result = CliRunner().invoke(cli, ["send", str(cfg), "--to", "alice@example.org"])
+    assert result.exit_code == 1
+    assert result.output.rstrip().splitlines()[-1] == \
+        f"next: run `maildoctor probe {cfg}` for the cause"
+
+
+def test_json_has_a_version_and_the_next_step(tmp_path: Path, smtp_server: Any) -> None:
+    import json
+
+    server = smtp_server(replies={"mail": "553 5.7.1 Sender address rejected"})
+    cfg = _config(tmp_path, server.port)
+    failed = CliRunner().invoke(cli, ["send", "-c", str(cfg), "--to", "alice@example.org",
+                                      "--format", "json"])
+    assert failed.exit_code == 1
+    data = json.loads(failed.output)
+    assert data["version"] == 1 and data["sent"] is False
+    assert data["next_step"] == f"run `maildoctor probe {cfg}` for the cause"
+    built = CliRunner().invoke(cli, ["send", str(cfg), "--to", "alice@example.org",
+                                     "--dry-run", "--format", "json"])
+    assert built.exit_code == 0
+    assert json.loads(built.output)["version"] == 1

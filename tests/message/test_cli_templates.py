@@ -169,3 +169,74 @@ def test_synapse_helpers_are_stubbed_and_the_rest_checked(
     assert result.exit_code == 1
     assert "info: " in result.output and "uses mail.css from Synapse's built-in" in result.output
     assert "uses 'lnk' is undefined" in result.output
+
+
+def test_undefined_variable_in_an_unrendered_block_is_an_error(
+        runner: CliRunner, tmp_path: Path) -> None:
+    """A template extending Synapse's _base.html (an empty stand-in here) renders none of its
+    blocks, and a branch the sample data does not take is never rendered: both are still
+    read, and a name Synapse does not pass is an error at its line."""
+    config = _setup(tmp_path, {
+        "password_reset.html": '{% extends "_base.html" %}\n{% block body %}\n'
+                               "Hello {{ usr_name }}, {{ link }}\n{% endblock %}\n",
+        "registration.txt": "{% if link %}{{ link }}{% else %}\n{{ lnik }}{% endif %}\n",
+        "add_threepid.txt": "{% for x in [link] %}{{ x }} {{ loop.index }}{% endfor %}\n"})
+    result = runner.invoke(cli, ["templates", "check", str(config)])
+    assert result.exit_code == 1, result.output
+    custom = tmp_path / "custom"
+    assert f"error: {custom / 'password_reset.html'}:3: uses 'usr_name', which Synapse " \
+        "never passes" in result.output
+    assert f"error: {custom / 'registration.txt'}:2: uses 'lnik'" in result.output
+    assert "add_threepid.txt:" not in result.output.replace(
+        f"add_threepid.txt: {custom / 'add_threepid.txt'}", "")
+    assert "2 error(s)" in result.output
+
+
+def test_each_undefined_name_is_reported_once(runner: CliRunner, tmp_path: Path) -> None:
+    config = _setup(tmp_path, {"registration.txt": "{{ usr_name }}\n{{ usr_name }}\n"})
+    result = runner.invoke(cli, ["templates", "check", str(config)])
+    assert result.exit_code == 1
+    assert result.output.count("usr_name") == 1
+    assert "1 error(s)" in result.output
+
+
+def test_search_order_without_custom_directory_is_a_sentence(
+        runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "hs.yaml"
+    path.write_text("server_name: example.org\nemail: {notif_from: 'Ex <n@example.org>'}\n",
+                    encoding="utf-8")
+    result = runner.invoke(cli, ["templates", "check", str(path)])
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    assert first == ("Template search order: Synapse's built-in templates only (no custom "
+                     "template directory is configured)")
+    assert "other template(s)" not in result.output
+
+
+def test_config_paths_as_check_takes_them(runner: CliRunner, tmp_path: Path) -> None:
+    """-c PATH, repeatable and interleaved with PATHS, merged in command-line order."""
+    config = _setup(tmp_path, {"password_reset.html": "{{ link }"})
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("templates: {}\n", encoding="utf-8")
+    broken = runner.invoke(cli, ["templates", "check", "-c", str(config)])
+    assert broken.exit_code == 1, broken.output
+    fixed = runner.invoke(cli, ["templates", "check", "-c", str(config), "-c", str(overlay)])
+    assert fixed.exit_code == 0, fixed.output
+    reversed_order = runner.invoke(cli, ["templates", "check", "-c", str(overlay), str(config)])
+    assert reversed_order.exit_code == 1, reversed_order.output
+    none = runner.invoke(cli, ["templates", "check"])
+    assert none.exit_code == 2 and "give the config file(s)" in none.output
+
+
+def test_preview_has_a_default_directory(
+        runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _setup(tmp_path, {})
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    result = runner.invoke(cli, ["templates", "preview", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert (work / "maildoctor-preview" / "password-reset.html").is_file()
+    assert "maildoctor-preview/password-reset.html" in result.output
+    helped = runner.invoke(cli, ["templates", "preview", "--help"])
+    assert "maildoctor-preview" in helped.output

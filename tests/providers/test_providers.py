@@ -45,15 +45,29 @@ def test_placeholder_is_one_check_recognises() -> None:
     assert PASSWORD_PLACEHOLDER.lower() in PLACEHOLDER_SECRETS
 
 
+def _real_login(example: str) -> str:
+    """A login that is no placeholder, shaped like the provider's example."""
+    if "@" in example:
+        return "synapse-mail@" + example.rpartition("@")[2].replace("example", "matrixhost")
+    return "q8Fz3kvLp2wRt7Y9"
+
+
 @pytest.mark.parametrize("name", sorted(PROVIDERS))
-def test_block_passes_check_once_password_filled(name: str, tmp_path: Path) -> None:
+def test_block_passes_check_once_password_and_login_filled(name: str, tmp_path: Path) -> None:
+    """Unfilled, the block has exactly its placeholders flagged (MD206 for the password,
+    and for the example login unless the provider fixes the login); filled, it is clean:
+    no error and no provider warning (MD311), since init's sender follows the login."""
     provider = PROVIDERS[name]
     block = render_email_block(provider)
     unfilled = check([_write(tmp_path, HEADER + block)])
     codes = [d.code for d in unfilled.diagnostics if d.severity.value == "error"]
     if provider.auth:
-        assert codes == ["MD206"], unfilled.diagnostics
+        placeholders = 1 if provider.fixed_user else 2
+        assert codes == ["MD206"] * placeholders, unfilled.diagnostics
         filled = block.replace(f'"{PASSWORD_PLACEHOLDER}"', f'"{REAL_PASSWORD}"')
+        if provider.fixed_user is None:
+            assert provider.user_example, "init would write CHANGEME as the login"
+            filled = filled.replace(provider.user_example, _real_login(provider.user_example))
         assert filled != block
     else:
         assert codes == []
@@ -61,6 +75,7 @@ def test_block_passes_check_once_password_filled(name: str, tmp_path: Path) -> N
         filled = block
     result = check([_write(tmp_path, HEADER + filled)])
     assert not result.has_errors, result.diagnostics
+    assert [d for d in result.diagnostics if d.code == "MD311"] == []
     email = result.config.merged["email"]
     assert email["smtp_host"] == provider.host_for()
     assert email["smtp_port"] == provider.port
@@ -208,7 +223,9 @@ def test_init_merge_appends_atomically_with_backup(tmp_path: Path) -> None:
     merged = Path(path).read_text(encoding="utf-8")
     assert merged.startswith(ORIGINAL)  # every original byte kept
     assert Path(path + ".bak").read_text(encoding="utf-8") == ORIGINAL
-    assert [d.code for d in check([path]).diagnostics if d.severity.value == "error"] == ["MD206"]
+    # The placeholder password and the example login (init ran without --user).
+    assert [d.code for d in check([path]).diagnostics if d.severity.value == "error"] == \
+        ["MD206", "MD206"]
     assert not list(tmp_path.glob(".maildoctor-*"))
 
 
@@ -267,10 +284,54 @@ def test_advice_for_config() -> None:
     sendgrid = PROVIDERS["sendgrid"]
     assert sendgrid.advice_for_config({"smtp_user": "apikey"}) == []
     (wrong,) = sendgrid.advice_for_config({"smtp_user": "me@example.org"})
-    assert "'apikey'" in wrong
+    assert (wrong.key, wrong.value, wrong.blocking) == ("smtp_user", "apikey", True)
+    assert "`smtp_user: apikey`" in wrong.message and "'me@example.org'" in wrong.message
     (missing,) = PROVIDERS["gmail"].advice_for_config({})
-    assert "smtp_user" in missing
+    assert (missing.key, missing.value, missing.blocking) == ("", None, True)
+    assert "smtp_user" in missing.fix
     assert PROVIDERS["exim-relay"].advice_for_config({}) == []
+
+
+@pytest.mark.parametrize(("name", "user", "sender", "flagged"), [
+    ("gmail", "ops@gmail.com", "noreply@example.org", True),
+    ("gmail", "ops@gmail.com", "OPS@Gmail.com", False),
+    ("gmail", "ops@gmail.com", None, False),  # no address: MD401/MD402 say so
+    ("zoho", "ops@zohomail.com", "ops+matrix@zohomail.com", True),
+    ("outlook-com", "ops@outlook.com", "ops@outlook.com", False),
+    ("mailgun-eu", "postmaster@mg.example.org", "noreply@example.org", False),
+    ("mailgun-eu", "postmaster@mg.example.org", "noreply@mg.example.org", False),
+    ("mailgun-eu", "postmaster@mg.example.org", "noreply@example.net", True),
+    ("mailgun-eu", "postmaster@mg.example.org", "noreply@badexample.org", True),
+    ("sendgrid", "apikey", "noreply@example.net", False),  # rule not checkable
+    ("amazon-ses", "AKIA2REALKEY", "noreply@example.net", False),
+])
+def test_sender_rule_checks(name: str, user: str, sender: str | None, flagged: bool) -> None:
+    advice = PROVIDERS[name].advice_for_config({"smtp_user": user}, sender)
+    senders = [a for a in advice if a.key == "notif_from"]
+    assert bool(senders) is flagged, advice
+    for found in senders:
+        assert not found.blocking and found.value is None
+        assert user in found.message or user.rpartition("@")[2] in found.message
+
+
+def test_login_optional_on_connector_hosts() -> None:
+    m365 = PROVIDERS["microsoft-365"]
+    assert m365.advice_for_config({"smtp_host": "contoso-com.mail.protection.outlook.com"}) == []
+    (missing,) = m365.advice_for_config({"smtp_host": "smtp.office365.com"})
+    assert missing.blocking
+    assert PROVIDERS["google-workspace-relay"].advice_for_config(
+        {"smtp_host": "smtp-relay.gmail.com"}) == []
+
+
+def test_bad_sender_check_in_data_is_refused() -> None:
+    from maildoctor.providers import ProviderDataError
+
+    data = {"name": "x", "title": "X", "note": "n", "host": "h", "port": 587,
+            "tls": "starttls", "sender_check": "everything"}
+    with pytest.raises(ProviderDataError, match="sender_check"):
+        Provider.from_mapping(data, "x.yaml")
+    assert Provider.from_mapping({**data, "sender_check": "domain"}, "x.yaml").sender_check \
+        == "domain"
 
 
 def test_init_relay_block_passes_check(tmp_path) -> None:  # type: ignore[no-untyped-def]

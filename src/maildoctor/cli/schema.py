@@ -25,15 +25,17 @@ from maildoctor.cli.exit_status import ExitStatus
 def command(whole_file: bool, synapse_version: str | None, output: str | None) -> None:
     """Print a JSON Schema (draft 2020-12) of Synapse's email: section.
 
+    A version maildoctor does not know (newer than its newest, older than its oldest) gets
+    the nearest known version's keys, with a warning on standard error.
     Exit status: 0 printed, 2 bad --synapse-version or unwritable FILE.
     """
+    from maildoctor.cli.versions import checked_synapse_version
     from maildoctor.config.jsonschema import email_schema, whole_file_schema
     from maildoctor.config.schema import NEWEST, parse_version
 
-    try:
-        version = parse_version(synapse_version) if synapse_version else NEWEST
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--synapse-version") from exc
+    # Outside the known range: a warning on stderr, and the nearest known version's keys.
+    checked = checked_synapse_version(synapse_version)
+    version = parse_version(checked) if checked else NEWEST
     schema = whole_file_schema(version) if whole_file else email_schema(version)
     text = json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
     if output is None:

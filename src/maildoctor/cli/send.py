@@ -4,6 +4,7 @@ through Twisted set up exactly as Synapse sets it up."""
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import time
 from typing import Any
@@ -17,6 +18,16 @@ from maildoctor.cli.common import (
     resolve_paths,
 )
 from maildoctor.cli.exit_status import ExitStatus
+
+#: Bumped when a key of ``send --format json`` changes meaning (as for check and probe).
+JSON_VERSION = 1
+
+#: What to say instead of the final reply when the Twisted engine sent the mail: Twisted's
+#: sender fires its result with per-recipient RCPT replies only, so neither this engine nor
+#: Synapse ever sees the reply to DATA that carries the queue id.
+NO_REPLY_NOTE = ("not available: Twisted (and so Synapse) does not pass on the server's final "
+                 "reply or its queue id. Find the mail in the mail server's log by the "
+                 "Message-ID above, or send with --engine native to see the reply")
 
 KINDS = ("test", "password-reset", "registration", "add-threepid", "already-in-use",
          "notification")
@@ -48,8 +59,9 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str, kind: str,
             timeout: float, force: bool, fmt: str) -> None:
     """Send one of Synapse's mails with the config's settings, and report what happened.
 
-    Prints the Message-ID, the server's final reply (with its queue id) and the timings,
-    so you can find the mail in the server's logs.
+    Prints the Message-ID, the server's final reply (with its queue id; the native engine
+    only, as Twisted does not pass it on) and the timings, so you can find the mail in the
+    server's logs. A failed send ends with the next step to take.
     Exit status: 0 sent (or built, with --dry-run), 1 not sent, 2 unusable input.
     """
     from maildoctor.config.check import check
@@ -69,9 +81,14 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str, kind: str,
         for d in errors:
             where = f" ({d.location})" if d.location else ""
             click.echo(f"  error[{d.code}] {d.message}{where}", err=True)
+        click.echo("next: run `maildoctor check "
+                   f"{shlex.join(resolve_paths(paths, config))}` for the details and fixes",
+                   err=True)
         sys.exit(ExitStatus.PROBLEMS)
     merged = result.config.merged
     settings = result.settings
+    probe_hint = ("run `maildoctor probe "
+                  f"{shlex.join(resolve_paths(paths, config))}` for the cause")
     try:
         templates = TemplateSet.from_config(merged)
         built = build_message(
@@ -88,8 +105,9 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str, kind: str,
             fh.write(data)
     for warning in built.warnings:
         click.echo(f"warning: {warning}", err=True)
-    info: dict[str, Any] = {"kind": kind, "engine": engine, "message_id": built.message_id,
-                            "from": built.envelope_from, "to": built.envelope_to,
+    info: dict[str, Any] = {"version": JSON_VERSION, "kind": kind, "engine": engine,
+                            "message_id": built.message_id, "from": built.envelope_from,
+                            "to": built.envelope_to,
                             "subject": built.subject, "bytes": len(data)}
     if dry_run:
         info["sent"] = False
@@ -104,6 +122,8 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str, kind: str,
                           ca_file, info)
     info["seconds"] = round(time.monotonic() - started, 3)
     info["sent"] = ok
+    if not ok and info.get("error_kind") != "TwistedMissingError":
+        info["next_step"] = probe_hint
     _report(info, fmt, output)
     sys.exit(ExitStatus.OK if ok else ExitStatus.PROBLEMS)
 
@@ -135,6 +155,12 @@ def _send_synapse(settings: Any, sender: str, to: str, data: bytes, timeout: flo
         info.update(error=str(exc), error_kind="TwistedMissingError")
         return False
     info.update(outcome=res.kind, exception=res.exception or None, error=res.message or None)
+    # ``reply`` only if the engine learns to capture it; today Twisted does not expose it.
+    reply = getattr(res, "reply", "") or ""
+    if res.kind == "ok":
+        info["reply"] = reply or None
+        if not reply:
+            info["reply_note"] = NO_REPLY_NOTE
     if res.kind == "hang":
         info["error"] = (f"no result after {timeout:g} s: Synapse would hang here (its request "
                          "never returns, and nothing is logged)")
@@ -154,6 +180,8 @@ def _report(info: dict[str, Any], fmt: str, output: str | None) -> None:
     click.echo(f"  Subject: {info['subject']}")
     if info.get("reply"):
         click.echo(f"  server's reply: {info['reply']}")
+    elif info.get("reply_note"):
+        click.echo(f"  server's reply: {info['reply_note']}")
     if info.get("exception"):
         click.echo(f"  Synapse would log: {info['exception']}: {info.get('error') or ''}")
     elif info.get("error"):
@@ -162,3 +190,5 @@ def _report(info: dict[str, Any], fmt: str, output: str | None) -> None:
         click.echo(f"  took {info['seconds']:.2f} s")
     if output:
         click.echo(f"  written to {output}")
+    if info.get("next_step"):
+        click.echo(f"next: {info['next_step']}")

@@ -2,7 +2,9 @@
 
 ``check`` compiles and renders each template with sample data the way Synapse would and
 reports missing files, syntax errors and undefined variables. ``preview`` writes the rendered
-mails to a directory so they can be opened in a browser or mail client.
+mails to a directory (``./maildoctor-preview`` unless ``--out`` says otherwise) so they can
+be opened in a browser or mail client. Both take the config paths as ``check`` does:
+``PATHS...`` and ``-c PATH``, merged in the order given, like Synapse's ``-c``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 import click
 
+from maildoctor.cli.common import ConfigCommand, config_paths_arguments, resolve_paths
 from maildoctor.cli.exit_status import ExitStatus
 from maildoctor.diagnostics import Severity
 from maildoctor.errors import ConfigLoadError
@@ -40,10 +43,16 @@ def _load_or_exit(paths: tuple[str, ...]) -> dict[str, Any]:
         fail_unusable(exc)
 
 
+#: Where ``preview`` writes when ``--out`` is not given (relative to the working directory).
+DEFAULT_PREVIEW_DIR = "maildoctor-preview"
+
+
 def _describe_search(templates: TemplateSet) -> str:
+    if not templates.directories:
+        return ("Template search order: Synapse's built-in templates only (no custom "
+                "template directory is configured)")
     parts = [f"{path} ({key})" for path, key in templates.directories]
-    parts.append("then Synapse's built-in templates")
-    return "Template search order: " + ", ".join(parts)
+    return "Template search order: " + ", ".join(parts) + ", then Synapse's built-in templates"
 
 
 @click.group(name="templates")
@@ -51,14 +60,17 @@ def command() -> None:
     """Check or preview the email templates Synapse would use."""
 
 
-@command.command(name="check")
-@click.argument("config", nargs=-1, required=True)
-def check(config: tuple[str, ...]) -> None:
-    """Render every template Synapse would load for CONFIG and report problems.
+@command.command(name="check", cls=ConfigCommand)
+@config_paths_arguments
+def check(paths: tuple[str, ...], config: tuple[str, ...]) -> None:
+    """Render every template Synapse would load for the config and report problems.
 
+    PATHS (or -c PATH) are the config files or directories, in the order of Synapse's -c
+    options. Custom templates are also read statically, so a variable Synapse does not pass
+    is reported even in a branch or block the sample render does not reach.
     Exit status: 0 no errors, 1 errors found, 2 unusable config.
     """
-    merged = _load_or_exit(config)
+    merged = _load_or_exit(tuple(resolve_paths(paths, config)))
     report = check_templates(merged)
     if not report.groups:
         click.echo("Synapse loads no email templates with this config "
@@ -70,7 +82,8 @@ def check(config: tuple[str, ...]) -> None:
             if item.origin != "built-in":
                 click.echo(f"  {item.name}: {item.path} (from {item.origin})")
         if defaults:
-            click.echo(f"  {len(defaults)} other(s) from Synapse's built-in templates (checked "
+            others = "other template(s)" if len(defaults) < len(report.checked) else "template(s)"
+            click.echo(f"  {len(defaults)} {others} from Synapse's built-in templates (checked "
                        "with maildoctor's stand-ins)")
     for finding in report.findings:
         click.echo(str(finding))
@@ -81,13 +94,18 @@ def check(config: tuple[str, ...]) -> None:
     raise SystemExit(ExitStatus.PROBLEMS if errors else ExitStatus.OK)
 
 
-@command.command(name="preview")
-@click.argument("config", nargs=-1, required=True)
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+@command.command(name="preview", cls=ConfigCommand)
+@config_paths_arguments
+@click.option("--out", "out", default=DEFAULT_PREVIEW_DIR, show_default=True,
+              type=click.Path(file_okay=False),
               help="Directory to write the rendered mails to (created if missing).")
-def preview(config: tuple[str, ...], out: str) -> None:
-    """Render each mail Synapse would send for CONFIG into DIR as .html and .txt files."""
-    merged = _load_or_exit(config)
+def preview(paths: tuple[str, ...], config: tuple[str, ...], out: str) -> None:
+    """Render each mail Synapse would send with the config into OUT as .html and .txt files.
+
+    PATHS (or -c PATH) are the config files or directories, in the order of Synapse's -c
+    options. Existing files of the same name in OUT are overwritten.
+    """
+    merged = _load_or_exit(tuple(resolve_paths(paths, config)))
     templates = TemplateSet.from_config(merged)
     for problem in templates.problems:
         click.echo(f"error: {problem}", err=True)

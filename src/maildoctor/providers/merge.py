@@ -5,18 +5,15 @@ out byte for byte as it went in (comments, quoting, key order), and the only par
 is the ``email:`` block. So the file is split at top-level keys, the old block (if any,
 and only with ``force``) is cut out, and ours goes in its place or at the end.
 
-The write is atomic: a temporary file in the same directory, fsync, a ``.bak`` copy of the
-original, then ``os.replace``; it is refused if the file changed while we worked. The
-merged text is parsed with PyYAML (Synapse's parser) before anything is written, so a
-merge can never leave Synapse an unreadable config.
+The write is atomic (see :func:`merge_email_block`): a temporary file next to the real
+file, fsync, a backup of the original, then ``os.replace``; it is refused if the file
+changed while we worked. The merged text is parsed with PyYAML (Synapse's parser) before
+anything is written, so a merge can never leave Synapse an unreadable config.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,30 +105,21 @@ def _read_or_empty(path: str) -> str:
 
 
 def merge_email_block(path: str, block: str, *, force: bool = False) -> MergeResult:
-    """Merge ``block`` into the file at ``path`` atomically, keeping ``path + '.bak'``."""
+    """Merge ``block`` into the file at ``path`` atomically, keeping a backup.
+
+    The write is :func:`maildoctor.config.fix.replace_file`'s, the one ``maildoctor fix``
+    uses: through a symlink to its target, with the original's owner, group and mode, and a
+    backup that never overwrites an earlier one (``.bak``, ``.bak.1``...). A new file is
+    created private (0600), as it holds a password field.
+    """
+    from maildoctor.config.fix import file_digest, replace_file
+    from maildoctor.errors import ConfigLoadError
+
+    digest = file_digest(path)  # before reading: a change in between fails safe
     original = _read_or_empty(path)
     text, replaced = merged_text(original, block, force=force)
-    directory = os.path.dirname(os.path.abspath(path))
-    backup: str | None = None
-    fd, tmp = tempfile.mkstemp(prefix=".maildoctor-", suffix=".yaml", dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        if _read_or_empty(path) != original:
-            raise MergeError(f"{path} changed while maildoctor was merging; nothing written")
-        if os.path.exists(path):
-            shutil.copymode(path, tmp)
-            backup = path + ".bak"
-            shutil.copy2(path, backup)
-        else:
-            os.chmod(tmp, 0o600)  # it holds a password field: private by default
-        os.replace(tmp, path)
-    except (OSError, MergeError) as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(exc, MergeError):
-            raise
-        raise MergeError(f"cannot write {path}: {exc.strerror}") from exc
+        backup = replace_file(path, text, digest, backup=digest is not None)
+    except ConfigLoadError as exc:
+        raise MergeError(exc.message) from exc
     return MergeResult(path=path, backup=backup, replaced=replaced)

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["Hint", "Provider", "ProviderDataError", "TlsMode"]
+__all__ = ["ConfigAdvice", "Hint", "Provider", "ProviderDataError", "SenderCheck", "TlsMode"]
 
 #: How Synapse must talk TLS to the provider: implicit TLS (``force_tls: true``), an
 #: opportunistic STARTTLS upgrade that we make mandatory (``require_transport_security``),
@@ -23,6 +23,14 @@ __all__ = ["Hint", "Provider", "ProviderDataError", "TlsMode"]
 TlsMode = Literal["force_tls", "starttls", "none"]
 
 _TLS_MODES: tuple[TlsMode, ...] = ("force_tls", "starttls", "none")
+
+#: The part of a provider's sender rule that a config alone can check: notif_from's address
+#: must be the login address itself (Gmail, Zoho: ``account``), or share the login's domain
+#: or a parent/subdomain of it (Mailgun's sending domain: ``domain``). Rules that depend on
+#: what was verified in the provider's console (SES, SendGrid) are not checkable here.
+SenderCheck = Literal["account", "domain"]
+
+_SENDER_CHECKS: tuple[SenderCheck, ...] = ("account", "domain")
 
 
 class ProviderDataError(ValueError):
@@ -41,6 +49,24 @@ class Hint:
         if reply_code != self.code:
             return False
         return self.match is None or self.match.search(reply_text) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigAdvice:
+    """One way an ``email:`` mapping breaks a provider's rules (see ``advice_for_config``).
+
+    ``key`` is the ``email:`` key to point at (``""``: the block itself, for a missing
+    key); ``value`` is the value that key must have when the provider fixes it (SendGrid's
+    ``apikey``), else None; ``blocking`` says whether the provider refuses the mail (an
+    error) rather than rewrites or may accept it (a warning).
+    """
+
+    key: str
+    message: str
+    consequence: str
+    fix: str
+    blocking: bool
+    value: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +93,8 @@ class Provider:
     alternatives: tuple[str, ...] = ()
     auth_notes: tuple[str, ...] = ()
     sender_rules: tuple[str, ...] = ()
+    sender_check: SenderCheck | None = None
+    login_optional_on: tuple[str, ...] = ()
     host_patterns: tuple[str, ...] = ()
     match_port: int | None = None
     default_region: str | None = None
@@ -116,21 +144,70 @@ class Provider:
                 return hint.hint
         return None
 
-    def advice_for_config(self, email: Mapping[str, Any]) -> list[str]:
+    def advice_for_config(self, email: Mapping[str, Any],
+                          sender: str | None = None) -> list[ConfigAdvice]:
         """Provider-specific problems in an ``email:`` mapping, for a ``check`` rule.
 
-        Only facts the provider file states: a fixed login (SendGrid's ``apikey``) and
-        whether a login is needed at all.
+        Only facts the provider file states: a fixed login (SendGrid's ``apikey``), whether
+        a login is needed at all, and the checkable part of its sender rule
+        (``sender_check``), applied to ``sender``: the envelope address Synapse derives
+        from notif_from (``EmailSettings.envelope_from``).
         """
-        advice: list[str] = []
+        advice: list[ConfigAdvice] = []
         user = email.get("smtp_user")
         fixed = self.fixed_user
-        if self.auth and user is None:
-            advice.append(f"{self.title} needs a login: set smtp_user ({self.user_help}) "
-                          "and smtp_pass.")
+        if self.auth and user is None and not self._login_optional(email.get("smtp_host")):
+            advice.append(ConfigAdvice(
+                "", f"{self.title} needs a login, but smtp_user is not set",
+                "Synapse sends without logging in, and the provider refuses the mail "
+                "(typically 530 Authentication required).",
+                f"Add smtp_user: {self.user_help or 'the login'}; and smtp_pass: "
+                f"{self.password_help or 'the password'}.", blocking=True))
         elif fixed is not None and user != fixed:
-            advice.append(f"{self.title} needs smtp_user: {fixed!r} ({self.user_help}).")
+            advice.append(ConfigAdvice(
+                "smtp_user", f"{self.title} needs `smtp_user: {fixed}`, not {_shown(user)}",
+                f"smtp_user must be {self.user_help or fixed}; the provider refuses any other "
+                "login and Synapse fails with `twisted.mail._except.AUTHDeclinedError: 535 ...`.",
+                f"Set `smtp_user: {fixed}`.", blocking=True, value=fixed))
+        problem = self._sender_problem(user, sender)
+        if problem:
+            rules = " ".join(r for r in self.sender_rules if r.startswith("notif_from"))
+            advice.append(ConfigAdvice("notif_from", problem, rules, self._sender_fix(user),
+                                       blocking=False))
         return advice
+
+    def _login_optional(self, host: object) -> bool:
+        """Whether ``host`` is one where the provider may accept mail without a login
+        (Microsoft 365 connectors, Google's relay with an IP allow-list)."""
+        if not isinstance(host, str):
+            return False
+        name = host.strip().rstrip(".").lower()
+        return any(fnmatch.fnmatchcase(name, p.lower()) for p in self.login_optional_on)
+
+    def _sender_problem(self, user: object, sender: str | None) -> str | None:
+        if self.sender_check is None or not isinstance(user, str) or "@" not in user:
+            return None
+        if not sender or "@" not in sender:
+            return None  # no address (MD402/MD404 report that)
+        login, address = user.strip().lower(), sender.strip().lower()
+        if self.sender_check == "account":
+            if address == login:
+                return None
+            return (f"{self.title} sends as the account itself: notif_from's address "
+                    f"{sender!r} is not smtp_user {user!r}")
+        own, theirs = login.rpartition("@")[2], address.rpartition("@")[2]
+        aligned = own.endswith("." + theirs) and "." in theirs
+        if own == theirs or aligned or theirs.endswith("." + own):
+            return None
+        return (f"{self.title} sends for the login's domain: notif_from's address {sender!r} "
+                f"is not in {own!r}")
+
+    def _sender_fix(self, user: object) -> str:
+        if self.sender_check == "account":
+            return (f'Set notif_from to "%(app)s <{user}>", or to an alias the account may '
+                    "send as.")
+        domain = str(user).rpartition("@")[2]
+        return f"Use an address in {domain} (the login's sending domain) in notif_from."
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str) -> Provider:
@@ -152,11 +229,13 @@ class Provider:
                 "match_port": data.get("match_port"),
                 "default_region": data.get("default_region"),
                 "region_pattern": data.get("region_pattern"),
+                "sender_check": _sender_check(data, source),
                 "hints": tuple(_hint(h, source) for h in data.get("hints", ())),
             }
             for key in ("user_example", "user_help", "password_help"):
                 fields[key] = str(data.get(key, ""))
-            for key in ("alternatives", "auth_notes", "sender_rules", "host_patterns"):
+            for key in ("alternatives", "auth_notes", "sender_rules", "host_patterns",
+                        "login_optional_on"):
                 fields[key] = tuple(str(item) for item in data.get(key, ()))
         except (TypeError, re.error) as exc:
             raise ProviderDataError(f"{source}: {exc}") from exc
@@ -164,6 +243,14 @@ class Provider:
         if provider.regional and not provider.default_region:
             raise ProviderDataError(f"{source}: a regional host needs default_region")
         return provider
+
+
+def _shown(user: object) -> str:
+    """``smtp_user`` for a message: an address is shown, anything else is not, since a key
+    pasted into the wrong field (SendGrid's ``SG.…`` key as the login) is a secret."""
+    if isinstance(user, str) and "@" in user and " " not in user.strip():
+        return repr(user)
+    return "the value given"
 
 
 def _str(data: Mapping[str, Any], key: str, source: str) -> str:
@@ -186,6 +273,16 @@ def _tls(data: Mapping[str, Any], source: str) -> TlsMode:
         if value == mode:
             return mode
     raise ProviderDataError(f"{source}: tls must be one of {', '.join(_TLS_MODES)}")
+
+
+def _sender_check(data: Mapping[str, Any], source: str) -> SenderCheck | None:
+    value = data.get("sender_check")
+    if value is None:
+        return None
+    for check in _SENDER_CHECKS:
+        if value == check:
+            return check
+    raise ProviderDataError(f"{source}: sender_check must be one of {', '.join(_SENDER_CHECKS)}")
 
 
 def _hint(item: Any, source: str) -> Hint:

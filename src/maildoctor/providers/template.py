@@ -7,6 +7,8 @@ re-read differently (a numeric-looking password, ``yes``, ``0777``) by Synapse's
 
 The password is never asked for: the block holds :data:`PASSWORD_PLACEHOLDER`, which
 ``maildoctor check`` reports as MD206 (placeholder-secret) until the admin replaces it.
+Without ``--user`` the login is the provider's ``user_example`` (``you@gmail.com``), which
+MD206 reports the same way.
 """
 
 from __future__ import annotations
@@ -91,6 +93,10 @@ def render_email_block(provider: Provider, options: BlockOptions | None = None) 
         login = provider.fixed_user or opts.user or provider.user_example or "CHANGEME"
         if provider.user_help:
             lines += _comment(f"smtp_user: {provider.user_help}.", "  ")
+        if login != provider.fixed_user and login != opts.user:
+            lines += _comment("REPLACE this example login with yours (and the sender below, "
+                              "if it shows the same address): `maildoctor check` reports "
+                              "MD206 (placeholder-secret) until you do.", "  ")
         lines.append(f"  smtp_user: {_q(login)}")
         secret = provider.password_help or "the password"
         lines += _comment(f"REPLACE the placeholder below with {secret}. "

@@ -5,7 +5,10 @@ renders them at send time with a lenient environment: an undefined variable beco
 text, but an attribute of an undefined value, or a missing ``include``, fails the send.
 So each template is compiled, rendered once the way Synapse would (errors there are real
 failures), and rendered again while recording every undefined value (what Synapse would
-silently leave empty).
+silently leave empty). A render only reaches the branches the sample data takes, and a
+template extending Synapse's ``_base.html`` (which maildoctor replaces by an empty stand-in)
+renders none of its blocks, so custom templates are also read statically: every top-level
+name they use that Synapse does not pass is reported, wherever it is.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 
 from maildoctor.diagnostics import Severity
 from maildoctor.synapse.message import (
@@ -160,6 +164,18 @@ def _line_of(path: Path | None, name: str | None) -> int | None:
     return None
 
 
+def unpassed_names(env: jinja2.Environment, path: Path, context: Mapping[str, Any]) -> list[str]:
+    """Top-level names ``path`` uses anywhere (every branch and block) that are neither in
+    ``context`` nor globals of ``env``, sorted. Empty when the file cannot be read or
+    parsed (the render pass reports that)."""
+    try:
+        source = path.read_text(encoding="utf-8")
+        names = jinja2.meta.find_undeclared_variables(env.parse(source))
+    except (OSError, UnicodeDecodeError, jinja2.TemplateSyntaxError):
+        return []
+    return sorted(n for n in names if n not in context and n not in env.globals)
+
+
 def describe_render_error(exc: Exception, name: str, path: Path | None) -> TemplateFinding:
     where = str(path) if path else None
     if isinstance(exc, jinja2.TemplateSyntaxError):
@@ -236,8 +252,10 @@ def check_templates(config: Mapping[str, Any], *, cwd: Path | None = None) -> Te
                 "does not have; it was replaced by an empty stand-in" + (
                     " (so blocks of a template extending it were only syntax-checked)"
                     if used.endswith(".html") else ""), name, str(path)))
+        reported: set[str | None] = set()
         for use in found:
             if use.top_level:
+                reported.add(use.name)
                 add(TemplateFinding(
                     Severity.ERROR, f"uses {use.message}: Synapse never passes it to this "
                     "template and renders it as empty text", name, str(path),
@@ -246,6 +264,14 @@ def check_templates(config: Mapping[str, Any], *, cwd: Path | None = None) -> Te
                 add(TemplateFinding(
                     Severity.WARNING, f"uses an undefined value ({use.message}); Synapse "
                     "renders it as empty text", name, str(path), _line_of(path, use.name)))
+        if origin == "built-in":
+            continue  # maildoctor's own stand-ins, tested with the package
+        for unpassed in unpassed_names(lenient, path, context):
+            if unpassed not in reported:
+                add(TemplateFinding(
+                    Severity.ERROR, f"uses '{unpassed}', which Synapse never passes to this "
+                    "template: it renders as empty text (in a part the sample render did "
+                    "not reach)", name, str(path), _line_of(path, unpassed)))
     subject_keys = {VERIFICATION: ("password_reset", "email_validation", "email_already_in_use"),
                     NOTIF: NOTIFICATION_SUBJECTS}
     email = config.get("email")

@@ -35,7 +35,7 @@ PLACEHOLDER_SECRETS = {
     "yourpassword", "your-password", "secret", "xxx", "xxxx", "xxxxxx", "xxxxxxxx", "***",
     "****", "********", "todo", "fixme", "smtp_password", "smtp_pass", "pass", "example",
     "placeholder", "mypassword", "my_password", "<password>", "<smtp_password>",
-    "<your password>", "<secret>", "${smtp_pass}", "${smtp_password}", "$smtp_pass",
+    "<your password>", "<secret>",
 }
 
 DURATION_RE = re.compile(r"^\d+(ms|s|m|h|d|w|y)?$")
@@ -117,7 +117,7 @@ def bad_port(ctx: LintContext) -> Iterator[Diagnostic]:
             fix=Fix("Set smtp_port to a number such as 587 or 465.", Applicability.DISPLAY_ONLY),
             path=path, at="value")
     elif isinstance(value, str):
-        if value.strip().isdigit() and 0 < int(value) < 65536:
+        if value.isdigit() and 0 < int(value) < 65536:
             yield ctx.diag(
                 "MD202", f"smtp_port is the string {value!r}; it works, but write it as a number",
                 consequence="Works (Twisted accepts a numeric string).",
@@ -196,6 +196,7 @@ def yaml_mangled_secret(ctx: LintContext) -> Iterator[Diagnostic]:
         written = _after_colon(line, node.key_column)
         value = ctx.email.get(key)
         problem = ""
+        intended: str | None = None  # the text as written, when it is knowable
         if value is None and written.startswith("#"):
             problem = "starts with `#`, so YAML reads it as a comment and the value as empty"
         elif node.style in ("|", ">"):
@@ -206,20 +207,42 @@ def yaml_mangled_secret(ctx: LintContext) -> Iterator[Diagnostic]:
             problem = f"starts with `{written[0]}`, which YAML reads as an anchor or tag, not text"
         elif node.style is None and isinstance(value, str) and " #" in written:
             problem = "contains ` #`; YAML cuts the value there and reads the rest as a comment"
+            intended = written if node.value_line == node.key_line else None
         elif node.style == '"' and "\\" in written:
             problem = "is in double quotes and contains `\\`, which YAML reads as an escape"
+            intended = _double_quoted_as_written(ctx, node)
         if not problem:
             continue
         what = "password" if key == "smtp_pass" else "user name"
+        fix = Fix(f"Put the {what} in single quotes: {key}: '...' (write a ' inside it as '').",
+                  Applicability.DISPLAY_ONLY)
+        if intended is not None:
+            # Unsafe: the ` #...` may really be a comment, the `\\t` really a tab.
+            how = (f"If the ` #...` is part of the {what}, not a comment: put everything "
+                   f"after `{key}:` in single quotes." if node.style is None else
+                   f"If the backslashes are part of the {what}: write it in single quotes, "
+                   "backslashes as typed.")
+            fix = Fix(how, Applicability.UNSAFE,
+                      (Edit("quote-value", node.file, f"email.{key}", intended),))
         yield ctx.diag(
             "MD204",
             f"the {what} in `{key}` {problem}",
             consequence=f"Synapse sends a different {what} from the one you wrote, and the "
                         "server refuses it (or no password is sent at all).",
-            fix=Fix(f"Put the {what} in single quotes: {key}: '...' (write a ' inside it as '').",
-                    Applicability.DISPLAY_ONLY),
-            path=("email", key), at="value",
+            fix=fix, path=("email", key), at="value",
         )
+
+
+def _double_quoted_as_written(ctx: LintContext, node: Any) -> str | None:
+    """The characters between the double quotes of a one-line value, or None when they do
+    not say what was meant (an escaped quote ``\\"``, or a value over several lines)."""
+    if node.end_line != node.value_line:
+        return None
+    line = ctx.config.source_line(node.file, node.value_line) or ""
+    quoted = line[node.value_column - 1: node.end_column - 1]
+    if len(quoted) < 2 or quoted[0] != '"' or quoted[-1] != '"' or '\\"' in quoted[1:-1]:
+        return None
+    return quoted[1:-1]
 
 
 @rule("MD205", "empty-user", Severity.ERROR, "smtp_user is an empty string")
@@ -244,24 +267,76 @@ def empty_user(ctx: LintContext) -> Iterator[Diagnostic]:
     )
 
 
+#: A value that is a shell-style environment variable reference: ``${SMTP_PASS}``,
+#: ``${SMTP_PASS:-default}``, or ``$SMTP_PASS`` (without braces only in capitals, the
+#: convention for variables, so a real password such as ``$ecret99`` is not taken for one).
+ENV_REFERENCE = re.compile(r"^\$(\{[A-Za-z_][A-Za-z0-9_]*(:?-[^}]*)?\}|[A-Z_][A-Z0-9_]*)$")
+ENV_FIX = ("Write the value itself in a file only Synapse can read, e.g. a conf.d file "
+           "(mode 0600, owned by Synapse's user) that holds the whole email: block, or "
+           "generate that file from the variable at deploy time (envsubst).")
+
+
+def _provider_example(ctx: LintContext) -> str:
+    """The example login of the provider in smtp_host (``you@gmail.com``), or ""."""
+    from maildoctor.providers import find_provider_for_host
+
+    provider = find_provider_for_host(ctx.settings.smtp_host, ctx.settings.smtp_port)
+    return provider.user_example if provider is not None else ""
+
+
 @rule("MD206", "placeholder-secret", Severity.ERROR,
-      "smtp_pass still holds a placeholder such as 'changeme' or 'redacted'")
+      "smtp_pass or smtp_user still holds a placeholder ('changeme', ${VAR}, you@gmail.com)")
 def placeholder_secret(ctx: LintContext) -> Iterator[Diagnostic]:
     """Example configs and redacted pastes leave words like ``redacted``, ``changeme`` or
-    ``<password>`` in ``smtp_pass``. Synapse sends them as the password."""
-    value = ctx.email.get("smtp_pass")
-    if not isinstance(value, str):
-        return
-    if value.strip().lower() not in PLACEHOLDER_SECRETS:
-        return
-    yield ctx.diag(
-        "MD206", "smtp_pass holds a placeholder, not a real password",
-        consequence="The server refuses the login: `twisted.mail._except.AUTHDeclinedError: "
-                    "535 ...` (or the request hangs, with some servers).",
-        fix=Fix("Put the SMTP account's real password (or app password) in smtp_pass.",
-                Applicability.DISPLAY_ONLY),
-        path=("email", "smtp_pass"), at="value",
-    )
+    ``<password>`` in ``smtp_pass``. Synapse sends them as the password.
+
+    ``${SMTP_PASS}`` (or ``$SMTP_PASS``) is the same mistake in disguise: Synapse does no
+    environment-variable substitution in its YAML, so it sends the literal text.
+
+    The login gets the same check: ``smtp_user`` set to an example such as
+    ``you@gmail.com`` (what ``maildoctor init`` writes when no ``--user`` is given),
+    ``user@example.com``, ``your.name@...``, or the example login of the provider in
+    ``smtp_host`` (``maildoctor providers NAME`` shows it). The server refuses that login
+    just like a placeholder password."""
+    from maildoctor.providers.placeholders import is_example_login
+
+    example: str | None = None
+    for key in ("smtp_pass", "smtp_user"):
+        value = ctx.email.get(key)
+        if not isinstance(value, str):
+            continue
+        what = "password" if key == "smtp_pass" else "login"
+        if ENV_REFERENCE.match(value.strip()):
+            yield ctx.diag(
+                "MD206", f"{key} is {value.strip()!r}: Synapse does no environment-variable "
+                f"substitution in its YAML, so it sends this literal text as the {what}",
+                consequence="The server refuses the login: `twisted.mail._except."
+                            "AUTHDeclinedError: 535 ...`.",
+                fix=Fix(ENV_FIX, Applicability.DISPLAY_ONLY), path=("email", key), at="value")
+            continue
+        if key == "smtp_pass":
+            if value.strip().lower() not in PLACEHOLDER_SECRETS:
+                continue
+            yield ctx.diag(
+                "MD206", "smtp_pass holds a placeholder, not a real password",
+                consequence="The server refuses the login: `twisted.mail._except."
+                            "AUTHDeclinedError: 535 ...` (or the request hangs, with some "
+                            "servers).",
+                fix=Fix("Put the SMTP account's real password (or app password) in smtp_pass.",
+                        Applicability.DISPLAY_ONLY),
+                path=("email", key), at="value")
+            continue
+        if example is None:
+            example = _provider_example(ctx)
+        if is_example_login(value, example):
+            yield ctx.diag(
+                "MD206", f"smtp_user {value!r} is an example login, not a real account",
+                consequence="The server refuses the login: `twisted.mail._except."
+                            "AUTHDeclinedError: 535 ...`.",
+                fix=Fix("Put the SMTP account's real login in smtp_user (and use the same "
+                        "address in notif_from where the provider requires it).",
+                        Applicability.DISPLAY_ONLY),
+                path=("email", key), at="value")
 
 
 def _duration_ok(value: Any) -> bool:
