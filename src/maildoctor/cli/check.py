@@ -42,6 +42,9 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], fmt: str, select: t
     from maildoctor.config.check import check, validate_selectors
     from maildoctor.errors import ConfigLoadError
 
+    from maildoctor.cli.versions import checked_synapse_version
+
+    synapse_version = checked_synapse_version(synapse_version)
     all_paths = resolve_paths(paths, config)
     selected, ignored = _split(select), _split(ignore)
     unknown = validate_selectors(selected + ignored)

@@ -53,7 +53,10 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str | None, tim
     envelope (MAIL FROM, and RCPT TO with --to). No mail is sent.
     Exit status: 0 Synapse would send, 1 it would fail or hang, 2 unusable input.
     """
+    from maildoctor.cli.versions import checked_synapse_version
     from maildoctor.doctor import probe_config
+
+    synapse_version = checked_synapse_version(synapse_version)
     from maildoctor.errors import ConfigLoadError
     from maildoctor.render import probe_text
     from maildoctor.smtp.report import ProbeOptions
