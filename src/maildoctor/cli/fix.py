@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import sys
+from typing import NoReturn
 
 import click
 
@@ -14,18 +15,69 @@ from maildoctor.cli.common import (
     resolve_paths,
 )
 from maildoctor.cli.exit_status import ExitStatus
+from maildoctor.diagnostics import Applicability, Diagnostic, Severity
+
+
+def mask_lines(lines: list[str]) -> list[str]:
+    """The lines as a diff may show them: a secret's value is masked, but its quoting is
+    kept (``smtp_pass: 0123456`` -> ``smtp_pass: ********``, ``'0123456'`` ->
+    ``'********'``), so a fix that only quotes a password still shows. Lines indented below
+    a secret's key (a value written on the following lines) are masked whole. A comment
+    after a secret is not shown: it may be part of the password (MD204)."""
+    from maildoctor.render.excerpt import SECRET_LINE
+    from maildoctor.secrets import MASK, is_secret_key
+
+    out: list[str] = []
+    below: int | None = None  # indentation of the secret key whose value may continue
+    for line in lines:
+        indent = len(line) - len(line.lstrip())
+        if below is not None and (not line.strip() or indent > below):
+            out.append(line[:indent] + MASK if line.strip() else line)
+            continue
+        below = None
+        m = SECRET_LINE.match(line)
+        if m is None or not is_secret_key(m.group("key")):
+            out.append(line)
+            continue
+        below = indent
+        value = m.group("value")
+        text = value.lstrip()
+        if not text:
+            out.append(line)
+            continue
+        quote = text[0] if text[0] in "'\"" else ""
+        out.append(f"{m.group('head')}{value[: len(value) - len(text)]}{quote}{MASK}{quote}")
+    return out
+
+
+def _hunk_range(start: int, stop: int) -> str:
+    length = stop - start
+    first = start + 1 if length else start
+    return str(first) if length == 1 else f"{first},{length}"
 
 
 def masked_diff(path: str, old: str, new: str) -> str:
-    """A unified diff with secret values masked on every line."""
-    from maildoctor.render.excerpt import mask_line
+    """A unified diff with secret values masked (see :func:`mask_lines`).
 
-    lines = difflib.unified_diff(
-        [mask_line(x) + "\n" for x in old.splitlines()],
-        [mask_line(x) + "\n" for x in new.splitlines()],
-        fromfile=f"{path} (before)", tofile=f"{path} (after)",
-    )
-    return "".join(lines)
+    The lines are compared as written and shown masked, so a changed line is shown as
+    changed even when both sides mask alike.
+    """
+    before, after = old.splitlines(), new.splitlines()
+    shown_before, shown_after = mask_lines(before), mask_lines(after)
+    out: list[str] = []
+    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    for group in matcher.get_grouped_opcodes(3):
+        out.append(f"@@ -{_hunk_range(group[0][1], group[-1][2])} "
+                   f"+{_hunk_range(group[0][3], group[-1][4])} @@\n")
+        for tag, a1, a2, b1, b2 in group:
+            if tag == "equal":
+                out += [f" {x}\n" for x in shown_before[a1:a2]]
+                continue
+            out += [f"-{x}\n" for x in shown_before[a1:a2]]
+            out += [f"+{x}\n" for x in shown_after[b1:b2]]
+    if not out:
+        return ""
+    return f"--- {path} (before)\n+++ {path} (after)\n" + "".join(out)
 
 
 @click.command("fix", cls=ConfigCommand)
@@ -42,14 +94,14 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], show_diff: bool, un
             synapse_version: str | None) -> None:
     """Fix the config in place: rename misspelt keys, move keys into email:, quote values
     YAML would mangle... Only the flagged lines change; comments, order, quoting and
-    indentation stay as they are. A backup is kept as FILE.bak.
+    indentation stay as they are. A backup is kept as FILE.bak (or FILE.bak.1,
+    FILE.bak.2... when an earlier backup exists: none is overwritten).
 
     Exit status: 0 no errors remain, 1 errors remain (fix them by hand), 2 unusable input.
     """
     from maildoctor.cli.check import _split
     from maildoctor.config.check import check
     from maildoctor.config.fix import plan, write
-    from maildoctor.diagnostics import Severity
     from maildoctor.errors import ConfigLoadError
 
     all_paths = resolve_paths(paths, config)
@@ -61,16 +113,18 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], show_diff: bool, un
         raise click.BadParameter(str(exc), param_hint="--synapse-version") from exc
     except ConfigLoadError as exc:
         fail_unusable(exc)
-    out = sys.stdout
     applied = 0
+    said: set[tuple[str, str, str]] = set()
     for ff in fixes:
         for d, why in ff.skipped:
-            click.echo(f"not fixed: {d.code} {d.message} ({why})", err=True)
+            if (d.code, d.message, why) not in said:
+                said.add((d.code, d.message, why))
+                click.echo(f"not fixed: {d.code} {d.message} ({why})", err=True)
         if not ff.changed:
             continue
         applied += len(ff.applied)
         if show_diff:
-            out.write(masked_diff(ff.path, ff.original, ff.new_text))
+            sys.stdout.write(masked_diff(ff.path, ff.original, ff.new_text))
             continue
         try:
             bak = write(ff, backup=not no_backup)
@@ -79,19 +133,36 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], show_diff: bool, un
         for d in ff.applied:
             click.echo(f"fixed {d.code} ({d.name}) in {ff.path}: {d.fix.message if d.fix else ''}")
         if bak:
-            click.echo(f"  backup of the original: {bak}")
+            kept = "" if bak.endswith(".bak") else \
+                f" (earlier backups {bak.rsplit('.bak', 1)[0]}.bak... are kept as they were)"
+            click.echo(f"  backup of the original: {bak}{kept}")
     if applied == 0:
         click.echo("nothing to fix automatically.")
     if show_diff:
-        sys.exit(ExitStatus.OK)
+        # What `fix` would exit with after writing: the planned texts, checked in memory.
+        from maildoctor.config.fix import planned_config
+        from maildoctor.config.rules import LintContext, run_rules
+
+        left = run_rules(LintContext(planned_config(result.config), result.version))
+        _exit_for(left, would=True, unsafe_fixes=unsafe_fixes)
     try:
         after = check(all_paths, synapse_version=synapse_version)
     except ConfigLoadError as exc:
         fail_unusable(exc)
-    errors = after.count(Severity.ERROR)
+    _exit_for(after.diagnostics, would=False, unsafe_fixes=unsafe_fixes)
+
+
+def _exit_for(left: list[Diagnostic], *, would: bool, unsafe_fixes: bool) -> NoReturn:
+    """Say how many errors are (or, with --diff, would be) left, and exit accordingly."""
+    errors = [d for d in left if d.severity is Severity.ERROR]
     if errors:
-        click.echo(f"{errors} error{'s' * (errors != 1)} left: run `maildoctor check` for the "
-                   "details and fix them by hand.")
+        state = "would be left after these fixes" if would else "left"
+        unsafe = sum(1 for d in errors if d.fix and d.fix.edits
+                     and d.fix.applicability is Applicability.UNSAFE)
+        hint = "" if unsafe_fixes or not unsafe else (
+            f" (`maildoctor fix --unsafe-fixes` can fix {unsafe} of them: read them first)")
+        click.echo(f"{len(errors)} error{'s' * (len(errors) != 1)} {state}{hint}: run "
+                   "`maildoctor check` for the details and fix them by hand.", err=would)
         sys.exit(ExitStatus.PROBLEMS)
-    click.echo("no errors left.")
+    click.echo("no errors would be left." if would else "no errors left.", err=would)
     sys.exit(ExitStatus.OK)

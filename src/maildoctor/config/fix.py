@@ -6,8 +6,11 @@ and indentation everywhere else stay byte for byte as they were. The result is t
 parsed again (PyYAML, as Synapse will read it, and ruamel.yaml's round-trip loader) and
 compared with what the edits meant to change; a fix whose result differs is not written.
 
-Writes are atomic (temporary file, fsync, rename) with a ``.bak`` copy of the original,
-and refused when the file changed since it was read.
+Writes go through :func:`replace_file`: atomic (temporary file next to the real file,
+fsync, rename), through a symlink to the file it points at, keeping the original's owner,
+group and mode (a Synapse in Docker runs as uid 991 and must still read its config after
+``sudo maildoctor fix``), with a backup that never overwrites an earlier one (``.bak``,
+then ``.bak.1``, ``.bak.2``...), and refused when the file changed since it was read.
 """
 
 from __future__ import annotations
@@ -21,7 +24,17 @@ from typing import Any
 
 import yaml
 
-from maildoctor.config.load import LoadedConfig, Node, PathKey, read_text
+from maildoctor.config.load import (
+    Duplicate,
+    LoadedConfig,
+    Node,
+    Override,
+    ParsedFile,
+    PathKey,
+    dotted,
+    parse_text,
+    read_text,
+)
 from maildoctor.diagnostics import Applicability, Diagnostic, Edit
 from maildoctor.errors import ConfigLoadError
 
@@ -34,25 +47,34 @@ class FixError(ConfigLoadError):
 
 @dataclass
 class FileFix:
+    """The planned edits of one file. ``digest`` is the SHA-256 of the file's bytes when it
+    was read: :func:`write` refuses to replace a file that changed since."""
+
     path: str
     original: str
-    digest: str
+    digest: str | None
     lines: list[str]
     applied: list[Diagnostic] = field(default_factory=list)
     skipped: list[tuple[Diagnostic, str]] = field(default_factory=list)
 
     @property
     def new_text(self) -> str:
-        text = "\n".join(self.lines)
-        return text + "\n" if self.original.endswith("\n") or not self.original else text
+        eol = "\r\n" if "\r\n" in self.original else "\n"  # a file edited on Windows stays so
+        text = eol.join(self.lines)
+        return text + eol if self.original.endswith("\n") or not self.original else text
 
     @property
     def changed(self) -> bool:
         return self.new_text != self.original
 
 
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def file_digest(path: str) -> str | None:
+    """SHA-256 of the file's bytes, or None when there is no such file."""
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    except FileNotFoundError:
+        return None
 
 
 def _split(path: str) -> PathKey:
@@ -122,9 +144,16 @@ class _Editor:
         self.replace(line, col, end, scalar_text(value))
 
     def do_quote_value(self, path: PathKey, raw: Any) -> None:
-        line, col, end = self._value_span(self.node(path))
+        node = self.node(path)
+        line, col, end = self._value_span(node)
         self.claim(line)
-        self.replace(line, col, end, "'" + str(raw).replace("'", "''") + "'")
+        text = str(raw)
+        tail = self.ff.lines[line - 1][col - 1:].rstrip()
+        if text != node.raw and tail == text:
+            # `pass: ab #cd` meant as the password `ab #cd`: what YAML took for a comment
+            # is part of the value, so the quotes go round the rest of the line.
+            end = col + len(tail)
+        self.replace(line, col, end, "'" + text.replace("'", "''") + "'")
 
     def _entry_lines(self, node: Node) -> tuple[int, int]:
         last = node.end_line if node.end_line > node.value_line else node.value_line
@@ -164,8 +193,8 @@ class _Editor:
         parent = _split(str(target)) if target else ()
         if not parent:
             raise LookupError("moving to the top level is left to you")
-        if node.raw is None or node.end_line != node.value_line:
-            raise LookupError("only single-line values are moved automatically")
+        if node.raw is None or not node.key_line == node.value_line == node.end_line:
+            raise LookupError("only values on the key's own line are moved automatically")
         src = self.ff.lines[node.value_line - 1]
         value_text = src[node.value_column - 1: node.end_column - 1]
         indent, end = self._child_indent_and_end(parent)
@@ -173,7 +202,8 @@ class _Editor:
         if (*parent, path[-1]) in self.pf.nodes:
             raise LookupError(f"{target} already has {path[-1]}")
         self.claim(first, end + 1)
-        new_line = " " * indent + f"{path[-1]}: {value_text}"
+        comment = src[node.end_column - 1:]  # `  # from vault` stays with its line
+        new_line = " " * indent + f"{path[-1]}: {value_text}{comment}"
         if first > end:  # the moved line is below the block: delete first, then insert
             del self.ff.lines[first - 1]
             self.ff.lines.insert(end, new_line)
@@ -220,16 +250,42 @@ def _verify(ff: FileFix, expected: Any) -> str | None:
         return "the edited file would not mean what the fix intends"
     from ruamel.yaml import YAML
 
+    loader = YAML(typ="rt")
+    # Duplicate keys are MD001's business; PyYAML (Synapse's parser) accepted them above.
+    loader.allow_duplicate_keys = True
     try:
-        YAML(typ="rt").load(ff.new_text)
+        loader.load(ff.new_text)
     except Exception as exc:  # ruamel raises many types; any of them means "not safe"
         return f"the edited file does not round-trip ({exc.__class__.__name__})"
     return None
 
 
+def _edit_paths(edit: Edit) -> list[PathKey]:
+    """Every key path an edit reads or writes (its own, a rename's or move's target)."""
+    path = _split(edit.path)
+    paths = [path]
+    if edit.action == "rename-key":
+        paths.append((*path[:-1], str(edit.value)))
+    elif edit.action == "move-key" and edit.value:
+        target = _split(str(edit.value))
+        paths += [target, (*target, path[-1])]
+    return paths
+
+
+def _blocking_duplicate(pf: ParsedFile, edits: Iterable[Edit]) -> Duplicate | None:
+    """A duplicate key on the way to what ``edits`` change: the edit may hit the copy Synapse
+    ignores, so it is better to ask for MD001 to be fixed first than to guess."""
+    touched = [p for e in edits for p in _edit_paths(e)]
+    for dup in pf.duplicates:
+        if any(p[: len(dup.path)] == dup.path for p in touched):
+            return dup
+    return None
+
+
 def plan(config: LoadedConfig, diagnostics: Sequence[Diagnostic], *,
          unsafe: bool = False) -> list[FileFix]:
-    """Work out the edits for each file; nothing is written."""
+    """Work out the edits for each file; nothing is written. ``config.files`` is updated to
+    the planned texts (see :func:`planned_config`)."""
     fixes: dict[str, FileFix] = {}
     wanted = [d for d in diagnostics if d.fix and d.fix.edits
               and (d.fix.applicability is Applicability.SAFE
@@ -245,11 +301,13 @@ def plan(config: LoadedConfig, diagnostics: Sequence[Diagnostic], *,
         pf = next((p for p in config.files if p.path == path), None)
         if pf is None:
             continue
+        digest = file_digest(path)  # before reading: a change in between fails safe
         text = read_text(path)
         if text.splitlines() != pf.lines:
             raise FixError("the file changed since it was read; run again", file=path)
-        ff = FileFix(path, text, _digest(text), list(pf.lines))
+        ff = FileFix(path, text, digest, list(pf.lines))
         data = pf.data
+        as_read = pf  # line numbers in messages are those of the file on disk
         # Bottom-up, so each edit's positions are still those the parser recorded.
         order = sorted(diags, key=lambda d: -(d.location.line if d.location else 0))
         for d in order:
@@ -265,42 +323,139 @@ def plan(config: LoadedConfig, diagnostics: Sequence[Diagnostic], *,
                 problem = str(exc)
             if problem:
                 ff.lines = before
+                dup = _blocking_duplicate(as_read, d.fix.edits)
+                gone = [e.path for e in d.fix.edits
+                        if _split(e.path) in as_read.nodes and _split(e.path) not in pf.nodes]
+                if gone:
+                    problem = f"another fix in this run already changed `{gone[0]}`"
+                elif dup is not None:
+                    problem = (f"fix MD001 (duplicate key {dotted(dup.path)}, lines "
+                               f"{dup.first.key_line} and {dup.later.key_line}) first")
                 ff.skipped.append((d, problem))
             else:
                 ff.applied.append(d)
                 data = expected
                 # Re-index positions: parse the edited text for the next edit.
-                from maildoctor.config.load import parse_text
-
                 fresh = parse_text(path, ff.new_text)
-                config.files[config.files.index(pf)] = fresh
+                for i, other in enumerate(config.files):
+                    if other.path == path:  # the same file may be given twice
+                        config.files[i] = fresh
                 pf = fresh
         fixes[path] = ff
     return list(fixes.values())
 
 
+def planned_config(config: LoadedConfig) -> LoadedConfig:
+    """The config as Synapse would load it after the planned edits (``plan`` leaves the
+    edited texts in ``config.files``), so ``fix --diff`` can say what would be left."""
+    merged: dict[Any, Any] = {}
+    origin: dict[Any, ParsedFile] = {}
+    overrides: list[Override] = []
+    for pf in config.files:
+        if not pf.used:
+            continue
+        for key in pf.data:
+            if key in origin:
+                overrides.append(Override(key, origin[key], pf))
+            origin[key] = pf
+        merged.update(pf.data)
+    return LoadedConfig(list(config.files), list(config.skipped), merged, origin, overrides)
+
+
 def write(ff: FileFix, *, backup: bool = True) -> str | None:
-    """Write one file atomically; return the backup path (if any)."""
-    current = read_text(ff.path)
-    if _digest(current) != ff.digest:
+    """Write one file (see :func:`replace_file`); return the backup's path, if one was made."""
+    return replace_file(ff.path, ff.new_text, ff.digest, backup=backup)
+
+
+def _free_backup_name(base: str) -> tuple[str, int]:
+    """Create (exclusively) the first of ``base.bak``, ``base.bak.1``, ... that does not exist."""
+    for n in range(10_000):
+        name = base + ".bak" + (f".{n}" if n else "")
+        try:
+            return name, os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+    raise FixError("too many backups already; remove old ones", file=base + ".bak")
+
+
+def _take_owner_and_mode(fd: int, st: os.stat_result, path: str) -> None:
+    """Give an open file the original's owner, group and mode. Only root (or the owner, for
+    a group it is in) may do so; rather than silently hand the file to someone else,
+    nothing is written when it is not allowed."""
+    now = os.fstat(fd)
+    if (now.st_uid, now.st_gid) != (st.st_uid, st.st_gid):
+        try:
+            os.fchown(fd, st.st_uid, st.st_gid)
+        except PermissionError as exc:
+            raise FixError(
+                f"cannot keep the file's owner {st.st_uid}:{st.st_gid} (only root or that "
+                "user can); nothing written", file=path) from exc
+    os.fchmod(fd, st.st_mode & 0o7777)  # after chown, which may clear set-id bits
+
+
+def _backup(real: str, name: str, st: os.stat_result) -> str:
+    """Copy the original byte for byte to a backup name not used yet, same owner and mode."""
+    bak, fd = _free_backup_name(name)
+    try:
+        with os.fdopen(fd, "wb") as out, open(real, "rb") as src:
+            out.write(src.read())
+            out.flush()
+            _take_owner_and_mode(out.fileno(), st, bak)
+            os.fsync(out.fileno())
+    except BaseException:
+        os.unlink(bak)
+        raise
+    return bak
+
+
+def replace_file(path: str, text: str, digest: str | None, *, backup: bool = True) -> str | None:
+    """Replace the file at ``path`` with ``text`` atomically; return the backup's path.
+
+    ``digest`` is :func:`file_digest` of the file when it was read (None: it did not exist);
+    a file that changed since is left alone. A symlink is followed: the file it points at
+    is replaced (and backed up next to it), the link stays a link. The new file gets the
+    original's owner, group and mode; a new file is created private (0600: it may hold a
+    password). OS errors become :class:`FixError` here, with nothing left behind.
+    """
+    try:
+        return _replace(path, text, digest, backup)
+    except OSError as exc:
+        raise FixError(f"cannot write: {exc.strerror or exc}; nothing written",
+                       file=path) from exc
+
+
+def _replace(path: str, text: str, digest: str | None, backup: bool) -> str | None:
+    real = os.path.realpath(path)
+    if file_digest(real) != digest:
         raise FixError("the file changed since it was read; nothing written, run again",
-                       file=ff.path)
-    directory = os.path.dirname(os.path.abspath(ff.path))
-    mode = os.stat(ff.path).st_mode & 0o7777
+                       file=path)
+    try:
+        st: os.stat_result | None = os.stat(real)
+    except FileNotFoundError:
+        st = None
+    shown = path if real == os.path.abspath(path) else real
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".maildoctor-", dir=os.path.dirname(real))
+    except PermissionError as exc:
+        raise FixError(f"cannot create a file in {os.path.dirname(real)} (the new version is "
+                       "written next to the file, then renamed over it); nothing written",
+                       file=path) from exc
     bak = None
-    if backup:
-        bak = ff.path + ".bak"
-        with open(bak, "w", encoding="utf-8") as fh:
-            fh.write(current)
-        os.chmod(bak, mode)
-    fd, tmp = tempfile.mkstemp(prefix=".maildoctor-", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(ff.new_text)
+            fh.write(text)
             fh.flush()
+            if st is None:
+                os.fchmod(fh.fileno(), 0o600)
+            else:
+                _take_owner_and_mode(fh.fileno(), st, path)
             os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, ff.path)
+        if file_digest(real) != digest:
+            raise FixError("the file changed while maildoctor was writing; nothing written",
+                           file=path)
+        if backup and st is not None:
+            bak = _backup(real, shown, st)
+        os.replace(tmp, real)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
-from maildoctor.config.load import dotted
+from maildoctor.config.load import MAX_FILE_BYTES, dotted
 from maildoctor.config.rules import LintContext, rule
-from maildoctor.diagnostics import Applicability, Diagnostic, Edit, Fix, Location, Severity
+from maildoctor.diagnostics import Applicability, Diagnostic, Fix, Location, Severity
 
 
 @rule("MD001", "duplicate-key", Severity.WARNING, "A key appears twice in one file")
@@ -93,12 +94,33 @@ def file_ignored(ctx: LintContext) -> Iterator[Diagnostic]:
         )
 
 
+_EMAIL_LINE = re.compile(r"""^(?:email|"email"|'email')[ \t]*:""", re.MULTILINE)
+
+
+def _rename_warning(ctx: LintContext, path: str) -> str:
+    """What renaming a skipped file would change beyond "it is read": an ``email:`` in it
+    would replace, whole, the block of every file read before it. (Read as text: the file
+    may not even be valid YAML.) This is why the rename is advice, never applied by fix."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read(MAX_FILE_BYTES)
+    except OSError:
+        return ""
+    if not _EMAIL_LINE.search(text):
+        return ""
+    current = ctx.config.origin.get("email")
+    now = f" (now {current.path}'s)" if current is not None else ""
+    return (" Careful: it has an email: block, which would then replace the whole email: "
+            f"block of the files read before it{now}; Synapse does not merge inside it.")
+
+
 @rule("MD004", "file-skipped", Severity.WARNING,
       "A file in a config directory is skipped because it does not end in .yaml")
 def file_skipped(ctx: LintContext) -> Iterator[Diagnostic]:
     """When ``-c`` names a directory, Synapse reads only regular files ending in ``.yaml``.
     A ``.yml`` file, any other file and any subdirectory are skipped (with a message on
-    stdout, not in the log)."""
+    stdout, not in the log). ``fix`` never renames one: a ``.yml`` with an ``email:`` block
+    would, once read, replace the whole ``email:`` block of the files read before it."""
     for sk in ctx.config.skipped:
         if sk.reason == "subdirectory":
             message = "subdirectory in a config directory; Synapse does not read it"
@@ -111,8 +133,8 @@ def file_skipped(ctx: LintContext) -> Iterator[Diagnostic]:
             said = ("Found file in config directory that does not end in '.yaml': "
                     f"{sk.path!r}. IGNORING.")
             if sk.path.endswith(".yml"):
-                fix = Fix(f"Rename it to {sk.path[:-4]}.yaml.", Applicability.UNSAFE,
-                          (Edit("rename-file", sk.path, "", sk.path[:-4] + ".yaml"),))
+                fix = Fix(f"Rename it to {sk.path[:-4]}.yaml if it is config."
+                          + _rename_warning(ctx, sk.path), Applicability.DISPLAY_ONLY)
                 severity = Severity.WARNING
             else:
                 fix = Fix("Rename it to end in .yaml if it is config.", Applicability.DISPLAY_ONLY)
