@@ -39,10 +39,9 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], fmt: str, select: t
     PATHS are config files or directories, in the order you give Synapse's -c options.
     Exit status: 0 no errors, 1 errors (or warnings with --strict), 2 unusable input.
     """
+    from maildoctor.cli.versions import checked_synapse_version
     from maildoctor.config.check import check, validate_selectors
     from maildoctor.errors import ConfigLoadError
-
-    from maildoctor.cli.versions import checked_synapse_version
 
     synapse_version = checked_synapse_version(synapse_version)
     all_paths = resolve_paths(paths, config)

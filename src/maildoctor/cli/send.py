@@ -155,8 +155,7 @@ def _send_synapse(settings: Any, sender: str, to: str, data: bytes, timeout: flo
         info.update(error=str(exc), error_kind="TwistedMissingError")
         return False
     info.update(outcome=res.kind, exception=res.exception or None, error=res.message or None)
-    # ``reply`` only if the engine learns to capture it; today Twisted does not expose it.
-    reply = getattr(res, "reply", "") or ""
+    reply = res.reply
     if res.kind == "ok":
         info["reply"] = reply or None
         if not reply:

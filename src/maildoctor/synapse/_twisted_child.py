@@ -52,7 +52,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     from twisted.internet.endpoints import HostnameEndpoint
     from twisted.internet.ssl import optionsForClientTLS
     from twisted.logger import formatEvent, globalLogBeginner
-    from twisted.mail.smtp import ESMTPSenderFactory
+    from twisted.mail.smtp import ESMTPSender, ESMTPSenderFactory
     from twisted.protocols.tls import TLSMemoryBIOFactory
     from twisted.python.failure import Failure
 
@@ -60,7 +60,18 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     reactor: Any = installed_reactor
     smtp_factory: Any = ESMTPSenderFactory
     result: dict[str, Any] = {}
+    final_reply: list[str] = []
     started = time.monotonic()
+
+    class RecordingSender(ESMTPSender):
+        """Synapse's protocol, plus a note of the server's final reply (the queue id),
+        which Twisted does not pass on to the caller. Nothing else is changed."""
+
+        def sentMail(self, code: int, resp: bytes, numOk: int, addresses: Any,
+                     log: Any) -> Any:
+            text = resp.decode("utf-8", "replace") if isinstance(resp, bytes) else str(resp)
+            final_reply.append(f"{code} {text}")
+            return super().sentMail(code, resp, numOk, addresses, log)  # type: ignore[no-untyped-call]
 
     def observe(event: dict[str, Any]) -> None:
         failure = event.get("log_failure")
@@ -80,6 +91,8 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
         if result:
             return
         result["kind"] = kind
+        if final_reply:
+            result["reply"] = final_reply[-1]
         if exc is not None:
             result.update(_describe(exc))
         result["seconds"] = round(time.monotonic() - started, 3)
@@ -103,6 +116,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
                 requireTransportSecurity=job["require_tls"],
                 hostname=job["tls_name"],
             )
+            factory.protocol = RecordingSender
             if job["force_tls"]:
                 factory = TLSMemoryBIOFactory(optionsForClientTLS(job["tls_name"]), True, factory)
             endpoint = HostnameEndpoint(reactor, job["host"], job["port"], timeout=30)

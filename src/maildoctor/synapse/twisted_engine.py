@@ -68,6 +68,7 @@ class EngineResult:
     detail: str = ""
     seconds: float = 0.0
     unhandled: tuple[str, ...] = ()
+    reply: str = ""  # the server's final reply (with its queue id), when the mail went out
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -192,6 +193,7 @@ def _result(out: bytes, err: bytes, redact: Redactor, hung_after: float | None =
         detail=redact(str(raw.get("detail", ""))),
         seconds=float(raw.get("seconds", 0.0)),
         unhandled=tuple(unhandled),
+        reply=redact(str(raw.get("reply", ""))),
     )
 
 
