@@ -40,7 +40,19 @@ class Options:
     """stage -> replies used once each, in order, before normal behaviour (mail/rcpt/data/auth)."""
     stall_mail: bool = False
     drop_on_mail: bool = False
+    drop_at_mail_number: int | None = None
+    """Close the connection, unanswered, at the Nth MAIL command (1-based, server-wide)."""
     refuse_ehlo: bool = False
+    refuse_rcpt: dict[str, list[str]] = field(default_factory=dict)
+    """address -> replies to its RCPT commands, used once each, in order."""
+    refuse_body: dict[bytes, list[str]] = field(default_factory=dict)
+    """marker -> replies to the final dots of the mails containing it, once each, in order."""
+    drop_body_once: bytes | None = None
+    """The first mail whose content contains this: close the connection, no final reply."""
+    max_connections: int | None = None
+    """Connections beyond this many at once are greeted with 421 and closed."""
+    stall_body: bytes | None = None
+    """Mails whose content contains this never get their final reply (until the stop)."""
 
 
 @dataclass
@@ -49,6 +61,15 @@ class Record:
     mails: list[Envelope] = field(default_factory=list)
     pipelined: list[bool] = field(default_factory=list)
     auth_mechanisms: list[str] = field(default_factory=list)
+    data_pipelined: list[bool] = field(default_factory=list)
+    """Per final dot: were the next commands already buffered before it was answered?"""
+    refused_connections: int = 0
+    chunks: list[bytes] = field(default_factory=list)
+    """Every read the server made, as received (one entry per segment read)."""
+
+
+def _pop(replies: list[str] | None) -> str | None:
+    return replies.pop(0) if replies else None
 
 
 class Handler:
@@ -75,7 +96,7 @@ class Handler:
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, options: list[str]) -> str:
         self.r.pipelined.append(bool(server._reader._buffer))
-        if self.o.drop_on_mail:
+        if self.o.drop_on_mail or self.o.drop_at_mail_number == len(self.r.pipelined):
             server.transport.close()
             return "250 OK"
         if self.o.stall_mail:
@@ -88,14 +109,24 @@ class Handler:
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, options: list[str]) -> str:
-        override = self._override("rcpt")
+        override = self._override("rcpt") or _pop(self.o.refuse_rcpt.get(address))
         if override:
             return override
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 Ok"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        override = self._override("data")
+        self.r.data_pipelined.append(bool(server._reader._buffer))
+        content = envelope.original_content or b""
+        if self.o.drop_body_once and self.o.drop_body_once in content:
+            self.o.drop_body_once = None
+            server.transport.close()
+            return "421 4.3.0 closing"  # never reaches the client: the transport is closed
+        if self.o.stall_body and self.o.stall_body in content:
+            await self.release.wait()
+        override = self._override("data") or next(
+            (_pop(replies) for marker, replies in self.o.refuse_body.items()
+             if marker in content and replies), None)
         if override:
             return override
         self.r.mails.append(envelope)
@@ -182,12 +213,34 @@ class MailServer:
         record, options, context = self.record, self.options, self._context
         self._transports: list[asyncio.BaseTransport] = []
         transports = self._transports
+        open_now: set[SMTP] = set()
 
         class CountingSMTP(SMTP):  # type: ignore[misc]
+            refused = False
+
             def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                limit = options.max_connections
+                if limit is not None and len(open_now) >= limit:
+                    self.refused = True
+                    record.refused_connections += 1
+                    assert isinstance(transport, asyncio.WriteTransport)
+                    transport.write(b"421 4.7.0 too many connections from you\r\n")
+                    transport.close()
+                    return
+                open_now.add(self)
                 record.connections += 1
                 transports.append(transport)
                 super().connection_made(transport)
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                if self.refused:
+                    return
+                open_now.discard(self)
+                super().connection_lost(exc)
+
+            def data_received(self, data: bytes) -> None:
+                record.chunks.append(data)
+                super().data_received(data)
 
         def factory() -> SMTP:
             return CountingSMTP(

@@ -57,8 +57,15 @@ def test_encode_data_fast_path_matches_the_full_rule(message: bytes) -> None:
     assert encode_data(message) == slow_encoding(message)
 
 
+@given(st.lists(st.sampled_from([b"\r", b"\n", b"\r\n", b".", b"..", b"a"]), max_size=30))
+def test_encode_data_on_line_end_and_dot_soup(parts: list[bytes]) -> None:
+    """Random binary rarely hits the cases that matter; these pieces always do."""
+    assert encode_data(b"".join(parts)) == slow_encoding(b"".join(parts))
+
+
 @pytest.mark.parametrize("message", [b"a\r\nb\r\n", b".a\r\n", b"a\r\n.b", b"a\rb",
-                                     b"a\nb", b"\r\n\r\n.", b"a\n\r\n.b"])
+                                     b"a\nb", b"\r\n\r\n.", b"a\n\r\n.b", b".\n.\n",
+                                     b"a\n.\n..\n"])
 def test_encode_data_examples(message: bytes) -> None:
     assert encode_data(message) == slow_encoding(message)
 

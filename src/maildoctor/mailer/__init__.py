@@ -2,9 +2,10 @@
 
 aiosmtplib opens connections (TCP, TLS, EHLO, STARTTLS, AUTH); our ``Channel`` then runs
 the mail transactions on the same transport so MAIL/RCPT/DATA can be pipelined.
-Modules: ``mailer`` (Mailer, results), ``session`` (one connection), ``channel`` (the
-pipelining writer/reader), ``replies`` (pure parsing/encoding), ``failures`` (the one
-error boundary), ``retry`` (backoff policy), ``sync`` (blocking wrapper).
+Modules: ``mailer`` (Mailer, results), ``session`` (one connection), ``pipeline`` (a
+batch chained across messages on one connection), ``channel`` (the pipelining
+writer/reader), ``replies`` (pure parsing/encoding), ``failures`` (the one error boundary),
+``retry`` (backoff policy), ``sync`` (blocking wrapper).
 """
 
 from maildoctor.mailer.mailer import Mail, Mailer, SendResult, endpoint_from_settings

@@ -33,6 +33,8 @@ class Channel(asyncio.Protocol):
         self._parser = ReplyParser()
         self._replies: deque[Reply] = deque()
         self._waiter: asyncio.Future[None] | None = None
+        self._wanted = 0
+        """Replies the waiting ``_round`` needs: partial arrivals do not wake it."""
         self._error: BaseException | None = None
         self.writes = 0
         """How many separate writes were made: tests and the benchmark read it."""
@@ -47,7 +49,8 @@ class Channel(asyncio.Protocol):
             self._fail(exc)
             self._transport.close()
             return
-        self._wake()
+        if len(self._replies) >= self._wanted:
+            self._wake()
 
     def eof_received(self) -> bool:
         self._fail(ConnectionResetError("the server closed the connection"))
@@ -93,14 +96,28 @@ class Channel(asyncio.Protocol):
             # with the next command.
             unsolicited = self._replies.popleft()
             raise ConnectionResetError(f"the server spoke out of turn: {unsolicited}")
-        self._transport.write(b"".join(commands))
+        self._transport.write(b"".join(commands) if len(commands) > 1 else commands[0])
         self.writes += 1
-        async with asyncio.timeout(timeout):
-            while len(self._replies) < len(commands):
-                self._raise_if_failed()
-                self._waiter = self._loop.create_future()
-                await self._waiter
+        wanted = self._wanted = len(commands)
+        if len(self._replies) < wanted:
+            async with asyncio.timeout(timeout):
+                while len(self._replies) < wanted:
+                    self._raise_if_failed()
+                    self._waiter = self._loop.create_future()
+                    await self._waiter
+        self._wanted = 0
         return [self._replies.popleft() for _ in commands]
+
+    def salvage(self) -> list[Reply]:
+        """After a failed ``exchange``: the replies that did arrive for it, in order.
+
+        A group's first reply may settle a mail (the final dot of the previous one) even if
+        the server hangs up before answering the rest; dropping it would send that mail
+        again. Call only once the channel is closed (``exchange`` failing closes it).
+        """
+        arrived = list(self._replies)
+        self._replies.clear()
+        return arrived
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:

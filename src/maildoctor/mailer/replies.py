@@ -79,28 +79,36 @@ class ReplyParser:
 
 
 _BARE_LINE_END = re.compile(rb"\r\n|\r|\n")
-_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 
 
 def encode_data(message: bytes) -> bytes:
     """The bytes to send after ``354``: CRLF line ends, dot-stuffed, ending in ``CRLF.CRLF``.
 
-    The common case (already CRLF, no line starting with a dot) is detected with C-speed
-    counts and skips both regex passes, which were a tenth of the sender's CPU per mail.
+    Done once per mail, on bytes, with C-speed ``count``/``replace``: a mail from Python's
+    ``email`` package (``as_string()``, what Synapse sends) has bare LF line ends, so that
+    case is one ``replace``; only a mix of line ends needs the regex. Once every line ends in
+    CRLF, a line-leading dot is exactly ``CRLF .`` (or a dot at the very start).
     """
-    crlf = message.count(b"\r\n")
-    body = message
-    if message.count(b"\n") != crlf or message.count(b"\r") != crlf:
+    if b"\r" not in message:
+        body = message.replace(b"\n", b"\r\n")
+    elif message.count(b"\r\n") == message.count(b"\n") == message.count(b"\r"):
+        body = message
+    else:
         body = _BARE_LINE_END.sub(b"\r\n", message)
-    if body.startswith(b".") or b"\n." in body:
-        body = _LEADING_DOT.sub(b"..", body)
+    if b"\n." in body:
+        body = body.replace(b"\r\n.", b"\r\n..")
+    if body.startswith(b"."):
+        body = b"." + body
     if not body.endswith(b"\r\n"):
         body += b"\r\n"
     return body + b".\r\n"
 
 
+_FORBIDDEN_IN_ADDRESS = re.compile(r"[\x00-\x1f<>]")
+
+
 def address_arg(address: str) -> bytes:
     """``<address>`` for MAIL FROM / RCPT TO; refuses control characters (command injection)."""
-    if any(ch in address for ch in "\r\n\0<>") or any(ord(ch) < 32 for ch in address):
+    if _FORBIDDEN_IN_ADDRESS.search(address):
         raise ValueError(f"an envelope address contains a forbidden character: {address!r}")
     return b"<" + address.encode("utf-8") + b">"
