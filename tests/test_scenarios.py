@@ -46,3 +46,21 @@ def test_observed_scenario_is_diagnosed(name: str, tmp_path: Path, smtp_scenario
     for word in row.cause:
         assert word.lower() in diagnosis.root_cause.lower(), diagnosis.root_cause
     assert "s3cret" not in repr(run.report) and "czNjcmV0" not in repr(run.report)
+
+
+def test_probe_text_drops_the_certificate_warning_the_probe_answered(tmp_path: Path,
+                                                                     smtp_server: Any) -> None:
+    """MD306 (the certificate will be checked against 127.0.0.1) is moot when the server
+    offers no STARTTLS: the probe's output does not repeat it."""
+    from click.testing import CliRunner
+
+    from maildoctor.cli.main import cli
+
+    server = smtp_server()
+    cfg = tmp_path / "homeserver.yaml"
+    cfg.write_text("server_name: example.org\npublic_baseurl: https://m.example.org/\n"
+                   f"email:\n  smtp_host: 127.0.0.1\n  smtp_port: {server.port}\n"
+                   "  notif_from: 'M <noreply@example.org>'\n")
+    assert "MD306" in CliRunner().invoke(cli, ["check", str(cfg)]).output
+    out = CliRunner().invoke(cli, ["probe", str(cfg), "--no-color"]).output
+    assert "MD306" not in out and "Synapse will send mail" in out

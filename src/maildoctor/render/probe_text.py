@@ -81,7 +81,7 @@ def render(console: Console, result: Any, report: Any, diagnosis: Any, *,
     console.print()
     if report.stages:
         _stage_table(console, report)
-    _other_findings(console, result, diagnosis)
+    _other_findings(console, result, diagnosis, report)
     if verbose and report.transcript:
         console.print()
         console.print(Text("Transcript (secrets hidden):", style="bold"))
@@ -106,9 +106,22 @@ def _stage_table(console: Console, report: Any) -> None:
     console.print(table)
 
 
-def _other_findings(console: Console, result: Any, diagnosis: Any) -> None:
+def _settled_by_probe(result: Any, report: Any) -> set[str]:
+    """Config warnings the probe has answered: MD306 (the certificate name) once the
+    certificate verified, or when the server offers no STARTTLS to a non-TLS config."""
+    from maildoctor.smtp.facts import TlsVerify
+    from maildoctor.smtp.parse import twisted_offers_starttls
+
+    facts, s = report.facts, result.settings
+    no_starttls = (not s.implicit_tls and bool(facts.ehlo_lines)
+                   and not twisted_offers_starttls(facts.ehlo_lines))
+    return {"MD306"} if facts.tls is TlsVerify.OK or no_starttls else set()
+
+
+def _other_findings(console: Console, result: Any, diagnosis: Any, report: Any) -> None:
+    settled = _settled_by_probe(result, report)
     others = [d for d in result.diagnostics if d.severity is not Severity.INFO
-              and d.code != diagnosis.code]
+              and d.code != diagnosis.code and d.code not in settled]
     if not others:
         return
     console.print()
