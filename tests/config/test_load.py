@@ -365,3 +365,11 @@ def test_generated_mappings_round_trip(tmp_path: Path, first: dict[str, Any],
         assert node is not None, path
         assert node.file == (b if path[0] in second else a)
         assert node.key_line >= 1 and node.value_line >= node.key_line
+
+
+def test_yaml_error_on_a_password_line_hints_at_quoting(tmp_path: Path) -> None:
+    path = write(tmp_path / "hs.yaml", "server_name: x\nemail:\n  smtp_pass: @s3cret\n")
+    with pytest.raises(ConfigLoadError) as info:
+        load([path])
+    assert "single quotes" in info.value.hint
+    assert "s3cret" not in str(info.value) + info.value.hint

@@ -266,6 +266,9 @@ def _yaml_error(path: str, exc: yaml.MarkedYAMLError, text: str) -> ConfigLoadEr
         problem = f"{exc.context}: {exc.problem}"
     if mark is not None and _is_secret_line(text, mark.line):
         problem = _mask_quoted(problem)  # "found undefined alias 's3cret'" names the value
+        hint = hint or ("a password starting with @, `, %, *, &, !, [, { or | is YAML syntax, "
+                        "not text: put the whole password in single quotes (write a ' inside "
+                        "it as '').")
     return ConfigLoadError(f"YAML syntax error: {problem}", file=path, line=line, column=col,
                            hint=hint)
 
