@@ -64,22 +64,9 @@ def command(provider_name: str | None, region: str | None, user: str | None,
         block = render_email_block(provider, BlockOptions(region, user, sender, app_name))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--region") from exc
-    if merge_path is None:
-        sys.stdout.write(block)
-        sys.exit(ExitStatus.OK)
-    from maildoctor.providers.merge import MergeError, merge_email_block
-
-    try:
-        result = merge_email_block(merge_path, block, force=force)
-    except MergeError as exc:
-        click.secho(f"maildoctor: {merge_path}: {exc}", fg="red", err=True)
-        sys.exit(ExitStatus.UNUSABLE)
-    verb = "replaced the email: block in" if result.replaced else "added an email: block to"
-    click.echo(f"{verb} {result.path}" + (f" (backup: {result.backup})" if result.backup else ""))
-    if provider.auth:
-        click.echo("next: put the real password in smtp_pass, then run "
-                   f"`maildoctor check {merge_path}` and `maildoctor probe {merge_path}`")
-    sys.exit(ExitStatus.OK)
+    next_step = (f"next: put the real password in smtp_pass, then run `maildoctor check "
+                 f"{merge_path}` and `maildoctor probe {merge_path}`") if provider.auth else ""
+    _print_or_merge(block, merge_path, force, next_step)
 
 
 def _relay_block(port: int, sender: str | None) -> str:
@@ -94,7 +81,9 @@ def _relay_block(port: int, sender: str | None) -> str:
     return block
 
 
-def _print_or_merge(block: str, merge_path: str | None, force: bool) -> None:
+def _print_or_merge(block: str, merge_path: str | None, force: bool,
+                    next_step: str = "") -> None:
+    """Print the block, or merge it into ``merge_path`` (atomic, with a backup); exit."""
     if merge_path is None:
         sys.stdout.write(block)
         sys.exit(ExitStatus.OK)
@@ -107,4 +96,6 @@ def _print_or_merge(block: str, merge_path: str | None, force: bool) -> None:
         sys.exit(ExitStatus.UNUSABLE)
     verb = "replaced the email: block in" if result.replaced else "added an email: block to"
     click.echo(f"{verb} {result.path}" + (f" (backup: {result.backup})" if result.backup else ""))
+    if next_step:
+        click.echo(next_step)
     sys.exit(ExitStatus.OK)
