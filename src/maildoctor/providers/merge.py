@@ -107,12 +107,12 @@ def _read_or_empty(path: str) -> str:
 def merge_email_block(path: str, block: str, *, force: bool = False) -> MergeResult:
     """Merge ``block`` into the file at ``path`` atomically, keeping a backup.
 
-    The write is :func:`maildoctor.config.fix.replace_file`'s, the one ``maildoctor fix``
+    The write is :func:`maildoctor.config.safe_write.replace_file`'s, the one ``maildoctor fix``
     uses: through a symlink to its target, with the original's owner, group and mode, and a
     backup that never overwrites an earlier one (``.bak``, ``.bak.1``...). A new file is
     created private (0600), as it holds a password field.
     """
-    from maildoctor.config.fix import file_digest, replace_file
+    from maildoctor.config.safe_write import file_digest, replace_file
     from maildoctor.errors import ConfigLoadError
 
     digest = file_digest(path)  # before reading: a change in between fails safe
