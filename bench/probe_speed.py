@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,18 +30,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from maildoctor.testing.observed import ROWS, Row, email_block, homeserver_yaml  # noqa: E402
+from maildoctor.testing.ports import free_port  # noqa: E402
 from maildoctor.testing.scenarios import SCENARIOS  # noqa: E402
 from maildoctor.testing.server import TestServer  # noqa: E402
 
 SWAKS_TIMEOUT = 30  # swaks' own default, stated so the comparison is explicit
 MAILDOCTOR = [str(ROOT / ".venv/bin/maildoctor")] if (ROOT / ".venv/bin/maildoctor").exists() \
     else [sys.executable, "-m", "maildoctor"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run_maildoctor(row: Row, port: int, ca: str | None, workdir: Path) -> tuple[float, bool, str]:

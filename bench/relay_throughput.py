@@ -42,6 +42,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from maildoctor.testing.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 SENDER = "noreply@example.org"
@@ -87,13 +89,6 @@ def wait_greeting(port: int, what: str, alive: Any = lambda: True) -> None:
         if time.monotonic() > deadline or not alive():
             raise SystemExit(f"{what} did not greet on {HOST}:{port}")
         time.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # --- the sink (its own process) ---------------------------------------------------------

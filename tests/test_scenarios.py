@@ -7,7 +7,6 @@ The wall time of each diagnosis is measured by bench/probe_speed.py, not asserte
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +15,7 @@ import pytest
 from maildoctor.doctor import probe_config
 from maildoctor.smtp.report import ProbeOptions
 from maildoctor.testing.observed import ROWS, homeserver_yaml
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from maildoctor.testing.ports import free_port as _free_port
 
 
 @pytest.mark.parametrize("name", sorted(ROWS))

@@ -12,7 +12,6 @@ behaviour: the test server can answer 535 and stay (Postfix-like) or go silent /
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import yaml
 from maildoctor.doctor import probe_config
 from maildoctor.smtp.report import ProbeOptions
 from maildoctor.testing.observed import ROWS, Row, email_block
+from maildoctor.testing.ports import free_port as _free_port
 from maildoctor.testing.scenarios import SCENARIOS
 from maildoctor.testing.server import TestServer
 from tests.infra.synapse import SynapseHarness
@@ -63,10 +63,6 @@ EXTRA: dict[str, Row] = {
 CASES = {**{f"observed:{k}": v for k, v in ROWS.items()}, **EXTRA}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

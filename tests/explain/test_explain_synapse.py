@@ -8,7 +8,6 @@ homeserver.log (plus its stderr for startup errors).
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from click.testing import CliRunner
 
 from maildoctor.cli.explain import command
 from maildoctor.testing.journal import EventKind
+from maildoctor.testing.ports import free_port as _free_port
 from maildoctor.testing.scenarios import SCENARIOS
 from maildoctor.testing.server import TestServer
 from tests.infra.synapse import SynapseHarness
@@ -49,10 +49,6 @@ CASES: dict[str, tuple[str | None, dict[str, Any], list[str], list[str] | None]]
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

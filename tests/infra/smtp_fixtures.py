@@ -45,3 +45,11 @@ def smtp_scenario(smtp_server: ServerFactory) -> ServerFactory:
         return smtp_server(SCENARIOS[name].replace(port=0), **changes)
 
     return start
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nothing listens on (connecting is refused)."""
+    from maildoctor.testing.ports import free_port
+
+    return free_port()

@@ -38,7 +38,6 @@ import re
 import select
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -52,6 +51,7 @@ import pytest
 import yaml
 
 from maildoctor.secrets import Redactor
+from maildoctor.testing.ports import free_port as _free_port
 
 SERVER_NAME = "example.org"
 ENV_VAR = "MAILDOCTOR_SYNAPSE_PYTHON"
@@ -108,11 +108,6 @@ def config_error(text: str) -> tuple[str | None, str | None]:
     return "synapse.config._base.ConfigError", " ".join(match.group(0).split())
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _secret_values(block: Mapping[str, Any] | str | None) -> tuple[list[str], list[str]]:

@@ -300,14 +300,6 @@ def silent_port() -> Iterator[int]:
     listener.close()
 
 
-@pytest.fixture
-def closed_port() -> int:
-    """A port nothing listens on (bound then released: refused on connect)."""
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port: int = probe.getsockname()[1]
-    probe.close()
-    return port
 
 
 class RawServer:

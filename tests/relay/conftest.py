@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import smtplib
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -77,14 +76,6 @@ def queue(queue_path: str) -> Iterator[Callable[[], Queue]]:
         q.close()
 
 
-@pytest.fixture
-def closed_port() -> int:
-    """A port nothing listens on (bound then released: refused on connect)."""
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port: int = probe.getsockname()[1]
-    probe.close()
-    return port
 
 
 def plain_upstream(host: str, port: int) -> dict[str, Any]:

@@ -27,6 +27,8 @@ from typing import Any
 
 import yaml
 
+from maildoctor.testing.ports import free_port
+
 HOST = "127.0.0.1"
 SENDER = "noreply@example.org"
 EHLO_NAME = "pusher.relay.test"
@@ -34,12 +36,7 @@ READY_TIMEOUT = 20.0
 RELAY_COMMAND = [sys.executable, "-m", "maildoctor", "relay"]
 
 
-def free_port() -> int:
-    """A port the kernel just handed out (the relay binds it again with SO_REUSEADDR)."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
+
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str,

@@ -23,6 +23,7 @@ from maildoctor.smtp.facts import (
 from maildoctor.synapse.model import Outcome
 from maildoctor.synapse.settings import EmailSettings, settings_from_config
 from maildoctor.synapse.twisted_engine import EngineResult, send_like_synapse
+from maildoctor.testing.ports import free_port
 
 USER, PASSWORD = "synapse@example.org", "s3cret"
 FROM, TO = "noreply@example.org", "alice@example.org"
@@ -93,10 +94,9 @@ def observe_login(port: int, password: str, silence: float = 10.0) -> AuthAttemp
     return AuthAttempt("LOGIN", tuple(replies))
 
 
-def unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+
+unused_port = free_port
+
 
 
 def settings(port: int | None, **email: Any) -> EmailSettings:
