@@ -269,3 +269,32 @@ def invite_client_location_invalid(ctx: LintContext) -> Iterator[Diagnostic]:
                    fix=Fix("Set it to your web client's URL, e.g. https://app.element.io",
                            Applicability.DISPLAY_ONLY),
                    path=path, at="value")
+
+
+@rule("MD510", "client-base-url-invalid", Severity.ERROR,
+      "email.client_base_url (or riot_base_url) is not an http(s) URL")
+def client_base_url_invalid(ctx: LintContext) -> Iterator[Diagnostic]:
+    """Synapse does not check ``client_base_url`` at startup: it writes it in front of
+    ``/#/room/...`` in every notification mail. Without ``https://`` the links are relative
+    (``app.element.io/#/room/...``), and mail clients open them nowhere."""
+    key = "client_base_url" if ctx.has("client_base_url") else "riot_base_url"
+    value = ctx.email.get(key)
+    if value is None:
+        return
+    if isinstance(value, str) and urlsplit(value).scheme in ("http", "https") \
+            and urlsplit(value).netloc:
+        return
+    path = ("email", key)
+    what = (f"{key} {value!r} has no http:// or https://" if isinstance(value, str)
+            else f"{key} is a {type(value).__name__}, not a URL")
+    fixed = f"https://{value.lstrip('/')}" if isinstance(value, str) and value \
+        and "://" not in value else None
+    fix = Fix(f"Write the full URL: {key}: {fixed}" if fixed else
+              "Set it to your web client's URL, e.g. https://app.element.io",
+              Applicability.UNSAFE if fixed else Applicability.DISPLAY_ONLY,
+              (Edit("set-value", ctx.file_of(path), f"email.{key}", fixed),) if fixed else ())
+    yield ctx.diag(
+        "MD510", what,
+        consequence=f"Synapse starts, but every notification mail links to "
+                    f"'{value}/#/room/...', a relative link that opens nothing.",
+        fix=fix, path=path, at="value")
