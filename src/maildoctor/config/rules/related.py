@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from maildoctor.config.rules import LintContext, rule
-from maildoctor.diagnostics import Applicability, Diagnostic, Edit, Fix, Severity
+from maildoctor.diagnostics import Applicability, Diagnostic, Edit, Fix, Location, Severity
 
 NO_START = "Synapse does not start: Error in configuration"
 
@@ -298,3 +298,31 @@ def client_base_url_invalid(ctx: LintContext) -> Iterator[Diagnostic]:
         consequence=f"Synapse starts, but every notification mail links to "
                     f"'{value}/#/room/...', a relative link that opens nothing.",
         fix=fix, path=path, at="value")
+
+
+@rule("MD511", "template-syntax-error", Severity.ERROR,
+      "A custom email template Synapse compiles at startup has a syntax error")
+def template_syntax_error(ctx: LintContext) -> Iterator[Diagnostic]:
+    """Synapse compiles the email templates it will use (your custom ones first) while it
+    reads its config: a Jinja syntax error (``{{ link }``) stops it with
+    ``TemplateSyntaxError``, although its own config check passes. ``maildoctor templates
+    check`` goes further (undefined variables, a render of every mail)."""
+    if not _templates_loaded(ctx):
+        return
+    from maildoctor.synapse.template_check import startup_syntax_errors
+
+    where = next((p for p, v in _template_dirs(ctx) if isinstance(v, str)), None)
+    if where is None and not any(isinstance(ctx.email.get(k), str)
+                                 for k in _legacy_template_keys()):
+        return
+    for finding in startup_syntax_errors(ctx.merged):
+        file = finding.file or finding.name
+        yield ctx.diag(
+            "MD511", f"template {finding.name}: {finding.message.split(' (Synapse')[0]}",
+            consequence="Synapse does not start: jinja2.exceptions.TemplateSyntaxError in "
+                        f"{finding.name}"
+                        + (f" line {finding.line}" if finding.line else ""),
+            fix=Fix(f"Correct the template ({file}), then run `maildoctor templates check`.",
+                    Applicability.DISPLAY_ONLY),
+            locations=(Location(file, finding.line or 1, 1,
+                                ".".join(where) if where else ""),))

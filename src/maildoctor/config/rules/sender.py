@@ -136,12 +136,12 @@ def _corrected_from(raw: str) -> str | None:
     holding an @ becomes the bracketed address, the words before it the display name.
     None when no such reading exists."""
     words = raw.split()
-    if "<" in raw or ">" in raw or len(words) < 2 or not _PLAIN_ADDRESS.match(words[-1].strip("<>")):
+    if "<" in raw or ">" in raw or len(words) < 2 or not _PLAIN_ADDRESS.match(words[-1]):
         return None
     name = " ".join(words[:-1]).strip()
     if any(c in name for c in '<>@,;:"'):
         name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return f"{name} <{words[-1].strip('<>')}>"
+    return f"{name} <{words[-1]}>"
 
 
 def _angle_address(text: str) -> str | None:
