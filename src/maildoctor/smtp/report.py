@@ -41,6 +41,10 @@ class ProbeOptions:
     allow_plaintext_auth: bool = False
     verbose: bool = False  # also record the side connections (sniffing, re-tries)
     ehlo_name: str | None = None  # default: socket.getfqdn(), what Twisted sends
+    # The trust store of Synapse's installation (its pyOpenSSL's default paths), used
+    # instead of this Python's when known; ca_file is added to either.
+    trust_cafile: str | None = None
+    trust_capath: str | None = None
 
     def __post_init__(self) -> None:
         if self.stop_after is not None and self.stop_after not in STOP_POINTS:
