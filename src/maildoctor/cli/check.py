@@ -24,8 +24,9 @@ def _split(values: tuple[str, ...]) -> list[str]:
 
 @click.command("check", cls=ConfigCommand)
 @config_paths_arguments
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
-              show_default=True, help="Output format.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "sarif"]),
+              default="text", show_default=True,
+              help="Output format (sarif: SARIF 2.1.0 for GitHub code scanning).")
 @click.option("--select", multiple=True, metavar="CODES",
               help="Only these rules (codes, code prefixes like MD3, or names; comma-separated).")
 @click.option("--ignore", multiple=True, metavar="CODES", help="Skip these rules.")
@@ -60,6 +61,11 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], fmt: str, select: t
     except ValueError as exc:  # a bad --synapse-version
         raise click.BadParameter(str(exc), param_hint="--synapse-version") from exc
     except ConfigLoadError as exc:
+        if fmt == "sarif":  # the upload still shows where the file broke
+            from maildoctor.render import sarif
+
+            sarif.render_load_error(exc, sys.stdout)
+            sys.stdout.flush()
         fail_unusable(exc)
     renderer = importlib.import_module(f"maildoctor.render.{fmt}")
     renderer.render(result, sys.stdout, color=color)
