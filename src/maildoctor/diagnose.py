@@ -437,6 +437,23 @@ def explain_dialogue(ev: Evidence) -> Diagnosis | None:
     return None
 
 
+def explain_where_synapse_runs(ev: Evidence) -> Diagnosis | None:
+    """The machine, not the config (MD6xx findings, from ``maildoctor.host``): Synapse's
+    installation cannot start or cannot mail; its host has no route to smtp_host's family;
+    ``localhost`` in a container is the container itself. The network causes count only
+    when the probe's connection really failed."""
+    blocker = next((d for d in ev.findings if d.code in ("MD601", "MD602")
+                    and d.severity is Severity.ERROR), None)
+    failed = ev.facts.connect not in (None, Connect.OK)
+    if blocker is None and failed:
+        blocker = ev.finding("MD610") or ev.finding("MD620")
+    if blocker is None:
+        return None
+    return _diag(ev, blocker.message, blocker.fix.message if blocker.fix else "",
+                 finding=blocker, evidence=(blocker.consequence,),
+                 key=blocker.location.path if blocker.location else None)
+
+
 # --- After the 250: Synapse sends, but the mail is refused or its links are dead ----------
 # These read the probe's `sender-dns` and `links` stages (their facts are the judged
 # verdicts of maildoctor.senderdns and maildoctor.links); they come last, so any failure of
@@ -485,6 +502,7 @@ def explain_dead_links(ev: Evidence) -> Diagnosis | None:
 EXPLAINERS: tuple[Explainer, ...] = (
     explain_no_start,
     explain_email_off,
+    explain_where_synapse_runs,
     explain_resolve,
     explain_connect,
     explain_tls_mode,

@@ -13,7 +13,9 @@ from maildoctor.cli.common import (
     ConfigCommand,
     config_paths_arguments,
     fail_unusable,
+    observe_environment,
     resolve_paths,
+    synapse_python_option,
 )
 from maildoctor.cli.exit_status import ExitStatus
 
@@ -41,7 +43,9 @@ MARK = {"ok": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red"),
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="json: the diagnosis, the stages and the findings.")
 @click.option("--synapse-version", metavar="X.Y[.Z]",
-              help="Check the config as this Synapse version reads it (default: newest known).")
+              help="Check the config as this Synapse version reads it (default: the installed "
+              "Synapse's, else the newest known).")
+@synapse_python_option
 @click.option("--resolver", metavar="IP[:PORT]",
               help="Send every DNS question of the probe to this server (split-horizon DNS, "
               "tests) instead of the system's resolver.")
@@ -56,8 +60,9 @@ MARK = {"ok": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red"),
 def command(paths: tuple[str, ...], config: tuple[str, ...], to: str | None, timeout: float,
             ca_file: str | None, all_mechanisms: bool, stop_after: str | None,
             allow_plaintext_auth: bool, verbose: bool, fmt: str, synapse_version: str | None,
-            resolver: str | None, sending_ips: tuple[str, ...], no_sender_dns: bool,
-            no_links: bool, color: bool | None) -> None:
+            synapse_python: str | None, resolver: str | None,
+            sending_ips: tuple[str, ...], no_sender_dns: bool, no_links: bool,
+            color: bool | None) -> None:
     """Probe the SMTP server in Synapse's config and predict what Synapse will do.
 
     Stages: resolve, connect, TLS mode, certificate, greeting, EHLO, STARTTLS, AUTH,
@@ -71,6 +76,7 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str | None, tim
     from maildoctor.doctor import probe_config
 
     synapse_version = checked_synapse_version(synapse_version)
+    environment, synapse_version = observe_environment(synapse_python, synapse_version)
     from maildoctor.errors import ConfigLoadError
     from maildoctor.render import probe_text
     from maildoctor.smtp.report import ProbeOptions
@@ -85,7 +91,8 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str | None, tim
     try:
         with probe_text.progress(console) as on_stage:
             run = probe_config(resolve_paths(paths, config), options,
-                               synapse_version=synapse_version, on_stage=on_stage)
+                               synapse_version=synapse_version, on_stage=on_stage,
+                               environment=environment)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--synapse-version") from exc
     except ConfigLoadError as exc:
@@ -135,6 +142,7 @@ def _json(result: Any, report: Any, diagnosis: Any, verbose: bool) -> dict[str, 
         "diagnosis": diagnosis.to_json(),
         "stages": [s.as_dict() for s in report.stages],
         "findings": [d.to_json() for d in result.diagnostics],
+        "environment": result.environment.to_json() if result.environment else None,
     }
     if verbose:
         out["transcript"] = [line.as_dict() for line in report.transcript]

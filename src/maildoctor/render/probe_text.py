@@ -82,6 +82,11 @@ def render(console: Console, result: Any, report: Any, diagnosis: Any, *,
     if report.stages:
         _stage_table(console, report)
     _after_the_250(console, report)
+    from maildoctor.render.environment import lines, network_lines
+
+    environment = getattr(result, "environment", None)
+    for text in (*lines(environment, result.version), *network_lines(environment)):
+        console.print(Text(text, style="dim"))
     _other_findings(console, result, diagnosis, report)
     if verbose and report.transcript:
         console.print()

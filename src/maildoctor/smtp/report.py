@@ -47,6 +47,10 @@ class ProbeOptions:
     sender_dns: bool = True  # the sender-dns stage (SPF, DKIM, DMARC of notif_from's domain)
     links: bool = True  # the links stage (public_baseurl through the reverse proxy)
     sending_ips: tuple[str, ...] = ()  # the public address(es) the mail leaves from
+    # The trust store of Synapse's installation (its pyOpenSSL's default paths), used
+    # instead of this Python's when known; ca_file is added to either.
+    trust_cafile: str | None = None
+    trust_capath: str | None = None
 
     def __post_init__(self) -> None:
         if self.stop_after is not None and self.stop_after not in STOP_POINTS:
