@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Debian packages the tests need: a real Postfix with Dovecot SASL, and swaks for benchmarks;
-# Knot (authoritative DNS for the sender-domain zones), nginx (the reverse proxy in front of
-# Synapse), OpenDKIM (Postfix signs), Dovecot IMAP with Sieve (the round trip's mailbox).
+# Debian packages the tests need: a real Postfix with Dovecot SASL, swaks for benchmarks,
+# iproute2 and util-linux for the namespace tests; Knot (authoritative DNS for the
+# sender-domain zones), nginx (the reverse proxy in front of Synapse), OpenDKIM (Postfix
+# signs), Dovecot IMAP with Sieve (the round trip's mailbox).
 # Installs only what is missing; needs root (CI runs as root).
 set -euo pipefail
 need=()
 command -v postfix >/dev/null 2>&1 || need+=(postfix)
 command -v dovecot >/dev/null 2>&1 || need+=(dovecot-core)
 command -v swaks   >/dev/null 2>&1 || need+=(swaks)
+# `ip` and `unshare` for the network and container namespace tests (tests/host)
+command -v ip      >/dev/null 2>&1 || need+=(iproute2)
+command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 [ -x /usr/sbin/knotd ]    || need+=(knot)
 [ -x /usr/sbin/nginx ]    || need+=(nginx)
 [ -x /usr/sbin/opendkim ] || need+=(opendkim)
