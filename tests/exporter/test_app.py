@@ -248,3 +248,33 @@ def test_stages_are_read_generically(make_exporter: Callable[..., Exporter]) -> 
     assert value(found, "maildoctor_probe_stage_duration_seconds", stage="sender-dns") == 0.25
     assert value(found, "maildoctor_probe_stage_verdict", stage="sender-dns",
                  verdict="at-risk") == 1
+
+
+@pytest.mark.parametrize(("label", "verdict", "success"), [
+    ("good", "ok", 1), ("nospf", "at-risk", 1), ("exclude", "will-fail", 0),
+])
+def test_sender_dns_verdict(tmp_path: Path, smtp_server: Callable[..., TestServer],
+                            knot: Any, label: str, verdict: str, success: int) -> None:
+    """The sender-dns stage against the test zone (Knot): its verdict is a metric of its own;
+    receivers rejecting the mail makes the probe fail although Synapse would send."""
+    from maildoctor.resolver import parse_resolver_address
+    from tests.senderdns.zones import ORIGIN, SENDING_IP
+
+    server = smtp_server()
+    config = tmp_path / "homeserver.yaml"
+    config.write_text("\n".join([
+        "server_name: example.org", "public_baseurl: https://matrix.example.org/",
+        "email:", f"  smtp_host: smtp.{ORIGIN}", f"  smtp_port: {server.port}",
+        "  enable_tls: false", f"  notif_from: 'Matrix <noreply@{label}.{ORIGIN}>'", ""]),
+        encoding="utf-8")
+    options = ProbeOptions(timeout=5, resolver=parse_resolver_address(knot.resolver),
+                           sending_ips=(SENDING_IP,))
+    exporter = Exporter({label: Target(label, (str(config),))}, options)
+    found = scrape(exporter, label)
+    for known in ("ok", "at-risk", "will-fail"):
+        assert value(found, "maildoctor_sender_dns_verdict", verdict=known) == \
+            (1 if known == verdict else 0)
+    assert value(found, "maildoctor_probe_stage_verdict", stage="sender-dns",
+                 verdict=verdict) == 1
+    assert value(found, "maildoctor_synapse_outcome", outcome="ok") == 1
+    assert value(found, "maildoctor_probe_success") == success

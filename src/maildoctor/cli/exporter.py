@@ -63,14 +63,24 @@ def _log_outcome(outcome: Any) -> None:
               help="Also trust this CA (what SSL_CERT_FILE would do for Synapse).")
 @click.option("--allow-plaintext-auth", is_flag=True,
               help="Allow sending passwords without TLS to non-local hosts.")
+@click.option("--resolver", metavar="IP[:PORT]",
+              help="Ask every DNS question of the probes (smtp_host, the sender domain's SPF, "
+              "DKIM, DMARC) to this server instead of the system's resolver.")
+@click.option("--sending-ip", "sending_ips", metavar="IP", multiple=True,
+              help="The public address the mail leaves from, for the SPF verdict (repeatable).")
+@click.option("--no-sender-dns", is_flag=True,
+              help="Skip the sender-dns stage (SPF, DKIM, DMARC of notif_from's domain).")
+@click.option("--no-links", is_flag=True,
+              help="Skip the links stage (public_baseurl through the reverse proxy).")
 @click.option("--synapse-version", metavar="X.Y[.Z]",
               help="Check configs as this Synapse version reads them (default: newest known).")
 @click.option("--ready-file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Write the port listened on to FILE once ready (for --listen HOST:0).")
 def command(listen: str, target_options: tuple[str, ...], targets_file: str | None,
             min_interval: float, concurrency: int, timeout: float, deadline: float,
-            ca_file: str | None, allow_plaintext_auth: bool, synapse_version: str | None,
-            ready_file: str | None) -> None:
+            ca_file: str | None, allow_plaintext_auth: bool, resolver: str | None,
+            sending_ips: tuple[str, ...], no_sender_dns: bool, no_links: bool,
+            synapse_version: str | None, ready_file: str | None) -> None:
     """Serve /probe?target=NAME for Prometheus: probe a configured homeserver's mail like
     `maildoctor probe` and answer with metrics (blackbox_exporter style), and /metrics.
 
@@ -78,6 +88,7 @@ def command(listen: str, target_options: tuple[str, ...], targets_file: str | No
     SIGTERM or SIGINT stop it gracefully. Exit status: 0 stopped, 2 bad options, an unusable
     targets file, or an address it cannot listen on.
     """
+    from maildoctor.cli.probe import _ip_options, _resolver_option
     from maildoctor.cli.versions import checked_synapse_version
     from maildoctor.errors import UsageError
     from maildoctor.exporter import (
@@ -103,7 +114,10 @@ def command(listen: str, target_options: tuple[str, ...], targets_file: str | No
     if not targets:
         raise click.UsageError("give at least one --target NAME=CONFIG or a --targets-file")
     options = ProbeOptions(timeout=timeout, ca_file=ca_file,
-                           allow_plaintext_auth=allow_plaintext_auth)
+                           allow_plaintext_auth=allow_plaintext_auth,
+                           resolver=_resolver_option(resolver),
+                           sending_ips=_ip_options(sending_ips),
+                           sender_dns=not no_sender_dns, links=not no_links)
     app = Exporter(targets, options, min_interval=min_interval, concurrency=concurrency,
                    deadline=deadline, synapse_version=synapse_version, log=_log_outcome)
     try:

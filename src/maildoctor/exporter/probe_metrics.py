@@ -22,6 +22,7 @@ from maildoctor.diagnostics import Severity
 from maildoctor.exporter.scheduler import Answer
 
 OUTCOMES = ("ok", "error", "hang", "no-start", "untested")
+SENDER_DNS_VERDICTS = ("ok", "at-risk", "will-fail")
 MAX_LABEL = 120
 
 
@@ -63,7 +64,9 @@ def probe_registry(answer: Answer, *, waited: float) -> CollectorRegistry:
     b = _Builder()
     outcome = answer.outcome
     success = b.gauge("maildoctor_probe_success",
-                      "1 when Synapse would send mail with this config (the probe's verdict).")
+                      "1 when mail works with this config: Synapse would send it (and, when "
+                      "those stages run, receivers would take it and its links work), as "
+                      "maildoctor probe's exit status 0.")
     duration = b.gauge("maildoctor_probe_duration_seconds",
                        "How long the probe took (the one served, when cached).")
     b.gauge("maildoctor_probe_cached",
@@ -91,6 +94,15 @@ def probe_registry(answer: Answer, *, waited: float) -> CollectorRegistry:
     return b.registry
 
 
+def _sender_dns(b: _Builder, verdict: str) -> None:
+    gauge = b.gauge("maildoctor_sender_dns_verdict",
+                    "1 for what receivers will make of mail from notif_from's domain (SPF, "
+                    "DKIM, DMARC): ok, at-risk, will-fail. Absent when the stage did not run.",
+                    ("verdict",))
+    for known in (*SENDER_DNS_VERDICTS, *(() if verdict in SENDER_DNS_VERDICTS else (verdict,))):
+        gauge.labels(verdict=printable(known)).set(1 if known == verdict else 0)
+
+
 def _run_metrics(b: _Builder, run: Any) -> None:
     report, diagnosis = run.report, run.diagnosis
     stage_ok = b.gauge("maildoctor_probe_stage_success",
@@ -113,6 +125,8 @@ def _run_metrics(b: _Builder, run: Any) -> None:
         verdict = st.facts.get("verdict") if isinstance(st.facts, dict) else None
         if isinstance(verdict, str) and verdict:
             verdicts.labels(stage=name, verdict=printable(verdict)).set(1)
+            if st.name == "sender-dns":
+                _sender_dns(b, verdict)
     cert = report.facts.certificate
     if cert is not None and cert.not_after:
         expiry = _timestamp(cert.not_after)
