@@ -28,10 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from maildoctor.testing.ports import free_port  # noqa: E402
-from maildoctor.testing.server import ServerOptions, TestServer  # noqa: E402
 from tests.infra.knot import KnotServer  # noqa: E402
 from tests.senderdns.zones import ORIGIN, SENDING_IP, ZONES  # noqa: E402
+
+from maildoctor.testing.ports import free_port  # noqa: E402
+from maildoctor.testing.server import ServerOptions, TestServer  # noqa: E402
 
 MAILDOCTOR = [str(ROOT / ".venv/bin/maildoctor")] if (ROOT / ".venv/bin/maildoctor").exists() \
     else [sys.executable, "-m", "maildoctor"]
