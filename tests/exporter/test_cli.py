@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from maildoctor.testing.server import TestServer
+from maildoctor.testing.server import DEFAULT_PASSWORD, TestServer
 from tests.exporter.homeservers import write_healthy, write_smpt_pass
 
 START_TIMEOUT = 30.0
@@ -104,6 +104,7 @@ def test_serves_targets_from_options_and_file_and_stops_on_sigterm(
     assert code == 0, err
     assert "stopped" in err and "Traceback" not in err
     assert "probe broken" in err and "[MD101]" in err
+    assert DEFAULT_PASSWORD not in err + body
 
 
 @pytest.mark.parametrize(("request_bytes", "status"), [
