@@ -63,6 +63,9 @@ def probe_config(
         # CRAM-MD5 trap), so the diagnosis can say so.
         extra = run_probe(settings, replace(options, all_mechanisms=True, stop_after="auth"))
         report = replace(report, facts=replace(facts, auth_all=extra.facts.auth_all))
+    if settings.email_enabled and not options.stop_after:
+        report = replace(report, stages=[*report.stages,
+                                         *after_the_250(settings, options, report, on_stage)])
     outcome = predict(settings, report.facts, recipient=options.to or "alice@example.org",
                       local_fqdn=socket.getfqdn())
     if options.stop_after and outcome.kind == "ok":
@@ -74,6 +77,26 @@ def probe_config(
                                   stopped_after=options.stop_after, stages=report.stages,
                                   config=result.config))
     return ProbeRun(result, report, outcome, diagnosis, time.monotonic() - started)
+
+
+def after_the_250(settings: Any, options: ProbeOptions, report: ProbeReport,
+                  on_stage: Callable[[Any], None] | None = None) -> list[Any]:
+    """The stages past Synapse's part: will receivers accept the mail (sender-dns), and will
+    its links work (links). Each is bounded in time and reported like the SMTP stages."""
+    from maildoctor.resolver import Resolver
+    from maildoctor.senderdns.stage import QUESTION_TIMEOUT, run_sender_dns_stage
+
+    stages = []
+    if options.sender_dns:
+        resolver = Resolver(options.resolver, timeout=min(options.timeout, QUESTION_TIMEOUT))
+        resolved = report.stage("resolve")
+        addresses = tuple(resolved.facts.get("addresses", ())) if resolved else ()
+        stage = run_sender_dns_stage(settings, resolver=resolver, smtp_addresses=addresses,
+                                     sending_ips=options.sending_ips)
+        stages.append(stage)
+        if on_stage is not None:
+            on_stage(stage)
+    return stages
 
 
 def _observe_host(result: CheckResult, environment: Environment,
@@ -89,7 +112,8 @@ def _observe_host(result: CheckResult, environment: Environment,
     if settings.email_enabled:
         port, _ = port_of(settings.smtp_port)
         observed = replace(observed, network=network.observe(settings.smtp_host, port,
-                                                             options.timeout))
+                                                             options.timeout,
+                                                             options.resolver))
     inst = environment.installation
     if inst is not None and not inst.error and (inst.trust_cafile or inst.trust_capath):
         options = replace(options, trust_cafile=inst.trust_cafile,

@@ -69,8 +69,25 @@ def _lookup(host: str, port: int, timeout: float) -> tuple[list[str], str]:
     return seen, ""
 
 
-def observe(host: object, port: int | None, timeout: float = 5.0) -> Network:
-    """Families routed here, and ``host``'s addresses in HostnameEndpoint's order."""
+def _ask_server(name: str, server: tuple[str, int], timeout: float) -> tuple[list[str], str]:
+    """A and AAAA from one DNS server (``--resolver``) instead of getaddrinfo."""
+    from maildoctor.resolver import DnsFailure, Resolver
+
+    resolver = Resolver(server, timeout=timeout)
+    found: list[str] = []
+    for rdtype in ("A", "AAAA"):
+        try:
+            answer = resolver.query(name, rdtype)
+        except DnsFailure as exc:
+            return found, exc.detail
+        found.extend(r.address for r in answer.records)
+    return found, "" if found else "the name has no address"
+
+
+def observe(host: object, port: int | None, timeout: float = 5.0,
+            server: tuple[str, int] | None = None) -> Network:
+    """Families routed here, and ``host``'s addresses in HostnameEndpoint's order (asked of
+    ``server`` when given, as ``--resolver`` asks)."""
     name = "" if host is None else str(host)
     literal = False
     try:
@@ -80,6 +97,8 @@ def observe(host: object, port: int | None, timeout: float = 5.0) -> Network:
         pass
     if literal:
         addresses, error = [name], ""
+    elif name and server is not None:
+        addresses, error = _ask_server(name, server, timeout)
     elif name:
         addresses, error = _lookup(name, port or 25, timeout)
     else:
