@@ -65,7 +65,8 @@ def probe_config(
         report = replace(report, facts=replace(facts, auth_all=extra.facts.auth_all))
     if settings.email_enabled and not options.stop_after:
         report = replace(report, stages=[*report.stages,
-                                         *after_the_250(settings, options, report, on_stage)])
+                                         *after_the_250(settings, options, report, on_stage,
+                                                       result.config.merged)])
     outcome = predict(settings, report.facts, recipient=options.to or "alice@example.org",
                       local_fqdn=socket.getfqdn())
     if options.stop_after and outcome.kind == "ok":
@@ -80,7 +81,8 @@ def probe_config(
 
 
 def after_the_250(settings: Any, options: ProbeOptions, report: ProbeReport,
-                  on_stage: Callable[[Any], None] | None = None) -> list[Any]:
+                  on_stage: Callable[[Any], None] | None = None,
+                  config: Any = None) -> list[Any]:
     """The stages past Synapse's part: will receivers accept the mail (sender-dns), and will
     its links work (links). Each is bounded in time and reported like the SMTP stages."""
     from maildoctor.resolver import Resolver
@@ -93,6 +95,16 @@ def after_the_250(settings: Any, options: ProbeOptions, report: ProbeReport,
         addresses = tuple(resolved.facts.get("addresses", ())) if resolved else ()
         stage = run_sender_dns_stage(settings, resolver=resolver, smtp_addresses=addresses,
                                      sending_ips=options.sending_ips)
+        stages.append(stage)
+        if on_stage is not None:
+            on_stage(stage)
+    if options.links and config is not None:
+        from maildoctor.links.stage import REQUEST_TIMEOUT, run_links_stage
+
+        server = options.resolver
+        stage = run_links_stage(config, resolver=Resolver(server, timeout=2.5) if server else None,
+                                ca_file=options.ca_file,
+                                timeout=min(options.timeout, REQUEST_TIMEOUT))
         stages.append(stage)
         if on_stage is not None:
             on_stage(stage)
