@@ -11,6 +11,7 @@ pytest_plugins = [
         "tests.infra.synapse",
         "tests.infra.knot",
         "tests.infra.bad_dns",
+        "tests.infra.prometheus",
     )
     if importlib.util.find_spec(name) is not None
 ]

@@ -107,8 +107,8 @@ def judge(facts: SenderFacts) -> Verdict:
                            f"({facts.dkim_note or 'in its console'})"))
     elif not facts.dkim:
         note = facts.dkim_note or ("which DKIM selector the server signs with cannot be known "
-                                   "from DNS; `maildoctor send --imap-user ...` (the round "
-                                   "trip) shows the signature a receiver gets")
+                                   "from DNS; a mail sent to a mailbox you can read shows the "
+                                   "DKIM-Signature a receiver gets")
         out.append(Finding("info", "dkim-unknown", note))
     spf_aligned = spf_ok and not facts.envelope_rewritten
     if facts.envelope_rewritten and spf_ok:
@@ -239,7 +239,7 @@ def _dmarc(facts: SenderFacts, out: list[Finding], spf_aligned: bool,
     if spf_aligned or dkim_present or policy == "none":
         return
     unknown_dkim = not facts.dkim
-    rescue = (" unless the server signs with DKIM for d=" + d + " (the round trip shows it)"
+    rescue = (" unless the server signs with DKIM for d=" + d + " (a received mail shows it)"
               if unknown_dkim else "")
     fix, record = _alignment_fix(facts)
     spf_unknown = (facts.spf_result == "unknown" and facts.provider_include is None
@@ -250,7 +250,7 @@ def _dmarc(facts: SenderFacts, out: list[Finding], spf_aligned: bool,
                            "public address could not be checked here (give it with "
                            "--sending-ip): if it does not, and the server does not sign "
                            f"with DKIM for {d}, receivers {_verb(policy)} the mail",
-                           "run the probe with --sending-ip ADDRESS, or the round trip"))
+                           "run the probe with --sending-ip ADDRESS"))
         return
     if policy == "reject":
         out.append(Finding("will-fail", "dmarc-reject-unaligned",
