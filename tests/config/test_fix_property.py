@@ -26,12 +26,35 @@ def errors(diagnostics: list[Diagnostic]) -> set[tuple[str, str]]:
             for d in diagnostics if d.severity is Severity.ERROR}
 
 
-def run_fix(path: Path) -> set[tuple[str, str]]:
-    """``fix --unsafe-fixes`` on ``path``; the errors left."""
+def renamed_to(diagnostics: list[Diagnostic]) -> set[str]:
+    """Paths a proposed rename or move gives a value the admin wrote under a name Synapse
+    ignores (``notif_form`` -> ``email.notif_from``): an error of that value shows there once
+    the key is right. It was in the input all along, so it does not count as new."""
+    out = set()
+    for d in diagnostics:
+        for e in d.fix.edits if d.fix else ():
+            parts = e.path.split(".")
+            if e.action == "rename-key":
+                out.add(".".join([*parts[:-1], str(e.value)]))
+            elif e.action == "move-key" and e.value:
+                out.add(f"{e.value}.{parts[-1]}")
+    return out
+
+
+def assert_fix_adds_no_error(path: Path) -> None:
+    """``fix --unsafe-fixes`` on ``path`` leaves no more errors than it found, and none it
+    did not have (but for those of a renamed or moved value, see :func:`renamed_to`)."""
+    found = check([str(path)]).diagnostics
+    before, revealed = errors(found), renamed_to(found)
+    text = path.read_text()
     result = CliRunner().invoke(cli, ["fix", "--unsafe-fixes", "--no-backup", str(path)])
     assert result.exit_code in (0, 1), result.output
     assert "Traceback" not in result.output
-    return errors(check([str(path)]).diagnostics)
+    after = errors(check([str(path)]).diagnostics)
+    assert len(after) <= len(before), (text, path.read_text())
+    new = {(code, where) for code, where in after - before
+           if not any(where == p or where.startswith(p + ".") for p in revealed)}
+    assert not new, (text, path.read_text(), new)
 
 
 def test_fix_rolls_back_a_fix_that_breaks_another_rule(tmp_path: Path) -> None:
@@ -57,9 +80,7 @@ def test_fix_rolls_back_a_fix_that_breaks_another_rule(tmp_path: Path) -> None:
 def test_no_fix_run_adds_an_error(tmp_path: Path, text: str) -> None:
     cfg = tmp_path / f"hs-{next(_COUNTER)}.yaml"
     cfg.write_text(text)
-    before = errors(check([str(cfg)]).diagnostics)
-    after = run_fix(cfg)
-    assert after <= before, (text, cfg.read_text())
+    assert_fix_adds_no_error(cfg)
 
 
 _COUNTER = itertools.count()

@@ -35,8 +35,9 @@ from maildoctor.diagnostics import Applicability, Diagnostic, Edit, Severity
 if TYPE_CHECKING:
     from maildoctor.config.schema import Version
 
-__all__ = ["FileFix", "FixError", "RolledBack", "file_digest", "plan", "plan_checked",
-           "planned_config", "replace_file", "scalar_text", "write"]
+__all__ = ["FileFix", "FixError", "RolledBack", "added_errors", "error_keys", "file_digest",
+           "moved_value_paths", "plan", "plan_checked", "planned_config", "replace_file",
+           "scalar_text", "write"]
 
 SUPPORTED = {"rename-key", "set-value", "quote-value", "delete-key", "insert-key", "move-key"}
 
@@ -365,7 +366,7 @@ class RolledBack:
                 f"({first.message}){more}, which the config does not have now")
 
 
-def _error_keys(diagnostics: Iterable[Diagnostic]) -> set[tuple[str, str]]:
+def error_keys(diagnostics: Iterable[Diagnostic]) -> set[tuple[str, str]]:
     return {_key(d) for d in diagnostics if d.severity is Severity.ERROR}
 
 
@@ -375,12 +376,41 @@ def _key(d: Diagnostic) -> tuple[str, str]:
     return d.code, (loc.path if loc is not None and loc.path else d.message)
 
 
-def _new_errors(config: LoadedConfig, version: Version,
-                before: set[tuple[str, str]]) -> list[Diagnostic]:
+def moved_value_paths(diagnostics: Iterable[Diagnostic]) -> set[str]:
+    """Where renames and moves put a value the admin wrote (``email.notif_form`` ->
+    ``email.notif_from``): an error there after the fix was already in the input, under a
+    name Synapse ignored, so it is revealed by the fix, not made by it."""
+    out: set[str] = set()
+    for d in diagnostics:
+        for e in d.fix.edits if d.fix else ():
+            if e.action == "rename-key":
+                out.add(".".join([*_split(e.path)[:-1], str(e.value)]))
+            elif e.action == "move-key" and e.value:
+                out.add(f"{e.value}.{_split(e.path)[-1]}")
+    return out
+
+
+def added_errors(before: set[tuple[str, str]], after: Iterable[Diagnostic],
+                 applied: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """What makes ``after`` worse than the input: the errors it did not have (an error of a
+    renamed or moved value only counts when there are more errors than before: see
+    :func:`moved_value_paths`)."""
+    moved = moved_value_paths(applied)
+    errors = [d for d in after if d.severity is Severity.ERROR]
+    new = [d for d in errors if _key(d) not in before]
+    made = [d for d in new
+            if not any(_key(d)[1] == p or _key(d)[1].startswith(p + ".") for p in moved)]
+    if made:
+        return made
+    return new if len({_key(d) for d in errors}) > len(before) else []
+
+
+def _new_errors(config: LoadedConfig, version: Version, before: set[tuple[str, str]],
+                applied: Iterable[Diagnostic]) -> list[Diagnostic]:
     from maildoctor.config.rules import LintContext, run_rules
 
     after = run_rules(LintContext(planned_config(config), version))
-    return [d for d in after if d.severity is Severity.ERROR and _key(d) not in before]
+    return added_errors(before, after, applied)
 
 
 def plan_checked(config: LoadedConfig, diagnostics: Sequence[Diagnostic], version: Version, *,
@@ -391,14 +421,14 @@ def plan_checked(config: LoadedConfig, diagnostics: Sequence[Diagnostic], versio
     are planned again without it. The result never has an error the input did not have."""
     from maildoctor.config.rules import LintContext, run_rules
 
-    before = _error_keys(run_rules(LintContext(config, version)))
+    before = error_keys(run_rules(LintContext(config, version)))
     candidates = list(diagnostics)
     rolled: list[RolledBack] = []
     while True:
         trial = replace(config, files=list(config.files))
         fixes = plan(trial, candidates, unsafe=unsafe)
-        new = _new_errors(trial, version, before)
         applied = [d for ff in fixes for d in ff.applied]
+        new = _new_errors(trial, version, before, applied)
         if not new or not applied:
             config.files[:] = trial.files
             return fixes, rolled
@@ -417,8 +447,8 @@ def _culprit(config: LoadedConfig, candidates: list[Diagnostic], applied: list[D
     order = sorted(reversed(applied), key=rank)
     for suspect in order:
         trial = replace(config, files=list(config.files))
-        plan(trial, [d for d in candidates if d is not suspect], unsafe=unsafe)
-        if not _new_errors(trial, version, before):
+        fixes = plan(trial, [d for d in candidates if d is not suspect], unsafe=unsafe)
+        if not _new_errors(trial, version, before, [d for ff in fixes for d in ff.applied]):
             return suspect
     return order[0]
 
