@@ -11,7 +11,7 @@ from typing import Any
 from maildoctor.config.check import CheckResult, check
 from maildoctor.diagnose import Diagnosis, Evidence, diagnose
 from maildoctor.smtp.report import ProbeOptions, ProbeReport
-from maildoctor.synapse.model import Outcome, predict
+from maildoctor.synapse.model.predict import Outcome, predict
 
 
 @dataclass
