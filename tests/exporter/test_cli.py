@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from maildoctor.testing.server import TestServer
+from maildoctor.testing.server import DEFAULT_PASSWORD, TestServer
 from tests.exporter.homeservers import write_healthy, write_smpt_pass
 
 START_TIMEOUT = 30.0
@@ -104,6 +104,7 @@ def test_serves_targets_from_options_and_file_and_stops_on_sigterm(
     assert code == 0, err
     assert "stopped" in err and "Traceback" not in err
     assert "probe broken" in err and "[MD101]" in err
+    assert DEFAULT_PASSWORD not in err + body
 
 
 @pytest.mark.parametrize(("request_bytes", "status"), [
@@ -135,6 +136,8 @@ def test_refusals_on_the_wire(start_exporter: Callable[..., Running], tmp_path: 
     ([], "at least one --target"),
     (["--target", "a=x.yaml", "--listen", "nonsense"], "HOST:PORT"),
     (["--target", "a=x.yaml", "--listen", "127.0.0.1:99999"], "out of range"),
+    (["--target", "a=x.yaml", "--listen", "127.0.0.1:0", "--ready-file", "{dir}/no/such/f"],
+     "cannot write --ready-file"),
 ])
 def test_unusable_start_exits_2(tmp_path: Path, args: list[str], says: str) -> None:
     (tmp_path / "dup.yaml").write_text("a: other.yaml\n", encoding="utf-8")

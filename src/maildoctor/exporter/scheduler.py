@@ -113,7 +113,7 @@ class ProbeScheduler:
                     self._in_flight += 1
                 try:
                     outcome = self._probe(target)
-                except BaseException as exc:  # never lose the scrape to a bug
+                except Exception as exc:  # never lose the scrape to a bug
                     outcome = ProbeOutcome(name, time.time(), 0.0,
                                            internal_error=type(exc).__name__)
                 finally:
