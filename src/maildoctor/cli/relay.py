@@ -116,6 +116,7 @@ def run(paths: tuple[str, ...], config: tuple[str, ...], listen: str, queue_path
     from maildoctor.errors import ConfigLoadError, MaildoctorError
     from maildoctor.relay import Relay, RelayOptions
     from maildoctor.relay.logs import KeyValueFormatter
+    from maildoctor.relay.upstream_config import check_upstream
     from maildoctor.synapse.settings import settings_from_config
 
     handler = logging.StreamHandler(sys.stderr)
@@ -127,6 +128,7 @@ def run(paths: tuple[str, ...], config: tuple[str, ...], listen: str, queue_path
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's chatter
     try:
         loaded = load(resolve_paths(paths, config))
+        check_upstream(loaded)
     except ConfigLoadError as exc:
         fail_unusable(exc)
     host, port = parse_hostport(listen, DEFAULT_PORT)
