@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["ConfigAdvice", "Hint", "Provider", "ProviderDataError", "SenderCheck", "TlsMode"]
+__all__ = ["ConfigAdvice", "Hint", "Provider", "ProviderDataError", "SenderCheck", "SenderDns",
+           "TlsMode"]
 
 #: How Synapse must talk TLS to the provider: implicit TLS (``force_tls: true``), an
 #: opportunistic STARTTLS upgrade that we make mandatory (``require_transport_security``),
@@ -49,6 +50,26 @@ class Hint:
         if reply_code != self.code:
             return False
         return self.match is None or self.match.search(reply_text) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class SenderDns:
+    """What the provider tells its customers to publish in DNS, so receivers accept the mail.
+
+    ``spf_include`` is the ``include:`` domain for the customer's SPF record (None when the
+    provider publishes SPF for its own bounce domain only); ``dkim_selectors`` are the
+    selector names under ``_domainkey.<your domain>`` the provider documents (empty when the
+    selector is chosen per account: ``dkim_note`` says where to find it);
+    ``envelope_rewritten`` is true when the provider puts its own bounce domain in MAIL FROM
+    unless a custom return-path domain is set up, so SPF cannot align with notif_from's
+    domain. ``sources`` are the provider documents these facts were checked against.
+    """
+
+    spf_include: str | None = None
+    dkim_selectors: tuple[str, ...] = ()
+    dkim_note: str = ""
+    envelope_rewritten: bool = False
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +121,7 @@ class Provider:
     default_region: str | None = None
     region_pattern: str | None = None
     hints: tuple[Hint, ...] = ()
+    sender_dns: SenderDns | None = None
 
     @property
     def regional(self) -> bool:
@@ -231,6 +253,7 @@ class Provider:
                 "region_pattern": data.get("region_pattern"),
                 "sender_check": _sender_check(data, source),
                 "hints": tuple(_hint(h, source) for h in data.get("hints", ())),
+                "sender_dns": _sender_dns(data.get("sender_dns"), source),
             }
             for key in ("user_example", "user_help", "password_help"):
                 fields[key] = str(data.get(key, ""))
@@ -291,3 +314,23 @@ def _hint(item: Any, source: str) -> Hint:
     pattern = item.get("match")
     compiled = re.compile(str(pattern), re.IGNORECASE) if pattern else None
     return Hint(code=item["code"], hint=_str(item, "hint", source), match=compiled)
+
+
+def _sender_dns(item: Any, source: str) -> SenderDns | None:
+    if item is None:
+        return None
+    known = set(SenderDns.__dataclass_fields__)
+    if not isinstance(item, Mapping) or set(item) - known:
+        raise ProviderDataError(f"{source}: sender_dns takes only {sorted(known)}")
+    include = item.get("spf_include")
+    if include is not None and (not isinstance(include, str) or " " in include):
+        raise ProviderDataError(f"{source}: sender_dns.spf_include must be one domain")
+    if not item.get("sources"):
+        raise ProviderDataError(f"{source}: sender_dns needs sources (the provider's docs)")
+    return SenderDns(
+        spf_include=include,
+        dkim_selectors=tuple(str(s) for s in item.get("dkim_selectors", ())),
+        dkim_note=str(item.get("dkim_note", "")),
+        envelope_rewritten=bool(item.get("envelope_rewritten", False)),
+        sources=tuple(str(s) for s in item["sources"]),
+    )
