@@ -100,7 +100,7 @@ def test_synapse_engine_says_where_to_find_the_queue_id(tmp_path: Path,
     ``EngineResult.reply`` field), say so and where to look instead."""
     from dataclasses import fields
 
-    from maildoctor.synapse.twisted_engine import EngineResult
+    from maildoctor.synapse.engine.twisted_engine import EngineResult
 
     server = smtp_server()
     cfg = _config(tmp_path, server.port)

@@ -136,6 +136,8 @@ def test_refusals_on_the_wire(start_exporter: Callable[..., Running], tmp_path: 
     ([], "at least one --target"),
     (["--target", "a=x.yaml", "--listen", "nonsense"], "HOST:PORT"),
     (["--target", "a=x.yaml", "--listen", "127.0.0.1:99999"], "out of range"),
+    (["--target", "a=x.yaml", "--listen", "127.0.0.1:0", "--ready-file", "{dir}/no/such/f"],
+     "cannot write --ready-file"),
 ])
 def test_unusable_start_exits_2(tmp_path: Path, args: list[str], says: str) -> None:
     (tmp_path / "dup.yaml").write_text("a: other.yaml\n", encoding="utf-8")

@@ -134,8 +134,12 @@ def command(listen: str, target_options: tuple[str, ...], targets_file: str | No
     click.echo(f"maildoctor exporter: listening on http://{shown}:{server.port} "
                f"({len(targets)} target{'s' * (len(targets) != 1)})", err=True)
     if ready_file:
-        with open(ready_file, "w", encoding="utf-8") as fh:
-            fh.write(f"{server.port}\n")
+        try:
+            with open(ready_file, "w", encoding="utf-8") as fh:
+                fh.write(f"{server.port}\n")
+        except OSError as exc:
+            server.server_close()
+            _fail(f"cannot write --ready-file {ready_file}: {exc.strerror or exc}")
     try:
         server.serve_forever(poll_interval=0.2)
     finally:

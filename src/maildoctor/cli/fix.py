@@ -24,8 +24,7 @@ def mask_lines(lines: list[str]) -> list[str]:
     ``'********'``), so a fix that only quotes a password still shows. Lines indented below
     a secret's key (a value written on the following lines) are masked whole. A comment
     after a secret is not shown: it may be part of the password (MD204)."""
-    from maildoctor.render.excerpt import SECRET_LINE
-    from maildoctor.secrets import MASK, is_secret_key
+    from maildoctor.secrets import MASK, SECRET_LINE, is_secret_key
 
     out: list[str] = []
     below: int | None = None  # indentation of the secret key whose value may continue

@@ -29,7 +29,7 @@ import yaml
 
 from maildoctor.diagnostics import Location
 from maildoctor.errors import ConfigLoadError
-from maildoctor.secrets import MASK
+from maildoctor.secrets import MASK, mask_line
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 100
@@ -247,8 +247,6 @@ def _mask_quoted(message: str) -> str:
 
 
 def _is_secret_line(text: str, index: int) -> bool:
-    from maildoctor.render.excerpt import mask_line
-
     lines = text.splitlines()
     return index < len(lines) and mask_line(lines[index]) != lines[index]
 

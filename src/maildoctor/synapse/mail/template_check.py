@@ -23,7 +23,7 @@ import jinja2
 import jinja2.meta
 
 from maildoctor.diagnostics import Severity
-from maildoctor.synapse.message import (
+from maildoctor.synapse.mail.message import (
     NOTIFICATION_SUBJECTS,
     MailContent,
     MessageBuildError,
@@ -32,7 +32,7 @@ from maildoctor.synapse.message import (
     render_parts,
     subject_problems,
 )
-from maildoctor.synapse.templating import (
+from maildoctor.synapse.mail.templating import (
     EXPIRY,
     NOTIF,
     ROLES,
