@@ -97,7 +97,7 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str | None, tim
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--synapse-version") from exc
     except ConfigLoadError as exc:
-        fail_unusable(exc)
+        fail_unusable(exc, fmt)
     result, report, diagnosis = run.check, run.report, run.diagnosis
     if fmt == "json":
         json.dump(_json(result, report, diagnosis, verbose), sys.stdout, indent=2,
