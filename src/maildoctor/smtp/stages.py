@@ -16,7 +16,7 @@ import socket
 from typing import Any
 
 from maildoctor.config.settings import EmailSettings
-from maildoctor.errors import SMTPFailure
+from maildoctor.errors import ConnectionLost, ServerHung, SMTPFailure
 from maildoctor.smtp.auth_stage import AuthStage
 from maildoctor.smtp.engine import OnStage, Stop, run_sync
 from maildoctor.smtp.facts import Connect, Reply, Resolve, Speaks
@@ -277,16 +277,26 @@ class Probe(AuthStage):
             return
         assert self.conn is not None
         t = self.options.timeout
+        # Where Synapse would be when the server closes or stalls: a failure at our RSET
+        # means the server would fail Synapse's next command (RCPT after MAIL, DATA after
+        # RCPT), which is the step the model must hear about.
+        step = "mail"
         try:
             mail = await self.conn.command(f"MAIL FROM:<{sender}>", "mail", t)
             self.facts["mail"] = mail
             facts["mail"] = str(mail)
+            step = "rcpt"
             if mail.code == 250 and recipient:
                 rcpt = await self.conn.command(f"RCPT TO:<{recipient}>", "rcpt", t)
                 self.facts["rcpt"] = rcpt
                 facts["rcpt"] = str(rcpt)
+                step = "data"
             await self.conn.command("RSET", "rset", t)
         except SMTPFailure as exc:
+            if isinstance(exc, ConnectionLost):
+                self.facts.setdefault("closed_at", step)
+            elif isinstance(exc, ServerHung):
+                self.facts.setdefault("stalled_at", step)
             raise self.fail_wire("envelope", exc, "no usable reply in the envelope", facts) \
                 from exc
         rcpt_code = self.facts["rcpt"].code if "rcpt" in self.facts else 250
