@@ -2,7 +2,8 @@
 # Debian packages the tests need: a real Postfix with Dovecot SASL, swaks for benchmarks,
 # iproute2 and util-linux for the namespace tests; Knot (authoritative DNS for the
 # sender-domain zones), nginx (the reverse proxy in front of Synapse), OpenDKIM (Postfix
-# signs), Dovecot IMAP with Sieve (the round trip's mailbox).
+# signs), Dovecot IMAP with Sieve (the round trip's mailbox);
+# Prometheus (prometheus, promtool) for the exporter's scrape and alert-rule tests.
 # Installs only what is missing; needs root (CI runs as root).
 set -euo pipefail
 need=()
@@ -19,6 +20,7 @@ command -v opendkim-genkey >/dev/null 2>&1 || need+=(opendkim-tools)
 [ -x /usr/lib/dovecot/imap ]  || need+=(dovecot-imapd)
 [ -x /usr/lib/dovecot/dovecot-lda ] && [ -e /usr/lib/dovecot/modules/lib90_sieve_plugin.so ] \
   || need+=(dovecot-sieve)
+{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need+=(prometheus)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "maildoctor tests need these Debian packages: ${need[*]}" >&2

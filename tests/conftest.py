@@ -13,6 +13,7 @@ pytest_plugins = [
         "tests.infra.bad_dns",
         "tests.infra.mailbox",
         "tests.infra.nginx",
+        "tests.infra.prometheus",
     )
     if importlib.util.find_spec(name) is not None
 ]

@@ -438,11 +438,11 @@ def explain_dialogue(ev: Evidence) -> Diagnosis | None:
 
 
 def explain_where_synapse_runs(ev: Evidence) -> Diagnosis | None:
-    """The machine, not the config (MD6xx findings, from ``maildoctor.host``): Synapse's
-    installation cannot start or cannot mail; its host has no route to smtp_host's family;
-    ``localhost`` in a container is the container itself. The network causes count only
-    when the probe's connection really failed."""
-    blocker = next((d for d in ev.findings if d.code in ("MD601", "MD602")
+    """The machine, not the config (MD6xx findings, from ``maildoctor.host``, and MD110 for
+    the release installed): Synapse's installation cannot start or cannot mail; its host
+    has no route to smtp_host's family; ``localhost`` in a container is the container
+    itself. The network causes count only when the probe's connection really failed."""
+    blocker = next((d for d in ev.findings if d.code in ("MD110", "MD601", "MD602")
                     and d.severity is Severity.ERROR), None)
     failed = ev.facts.connect not in (None, Connect.OK)
     if blocker is None and failed:

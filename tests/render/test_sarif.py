@@ -137,6 +137,27 @@ def test_every_rule_is_described_with_its_documentation() -> None:
     assert described["MD000"]["name"] == "unusable-config"
 
 
+def test_a_result_the_check_cannot_place_points_at_the_first_file(tmp_path: Path) -> None:
+    """Code scanning shows only located results."""
+    from dataclasses import replace
+
+    from maildoctor.config.check import check
+    from maildoctor.render.sarif import to_sarif
+
+    config = tmp_path / "homeserver.yaml"
+    config.write_text("server_name: example.org\n", encoding="utf-8")
+    result = check([str(config)])
+    assert result.diagnostics
+    unplaced = replace(result, diagnostics=[replace(d, locations=())
+                                            for d in result.diagnostics])
+    doc = to_sarif(unplaced)
+    assert not list(VALIDATOR.iter_errors(doc))
+    for r in results(doc):
+        (loc,) = r["locations"]
+        assert artifact_path(doc, loc["physicalLocation"]["artifactLocation"]) == config
+        assert loc["physicalLocation"]["region"] == {"startLine": 1, "startColumn": 1}
+
+
 def test_clean_config_has_no_error_results() -> None:
     result, doc = check_sarif(str(CLEAN))
     assert result.exit_code == 0

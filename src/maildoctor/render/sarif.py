@@ -56,24 +56,24 @@ def _rules() -> list[dict[str, Any]]:
     from maildoctor.config.rules import all_rules
 
     out = [_descriptor(LOAD_ERROR_ID, LOAD_ERROR_NAME, Severity.ERROR, LOAD_ERROR_SUMMARY,
-                       LOAD_ERROR_HELP)]
+                       LOAD_ERROR_HELP, registered=False)]
     out += [_descriptor(r.code, r.name, r.severity, r.summary, r.doc)
             for r in all_rules().values()]
     return out
 
 
-def _descriptor(code: str, name: str, severity: Severity, summary: str,
-                doc: str) -> dict[str, Any]:
+def _descriptor(code: str, name: str, severity: Severity, summary: str, doc: str, *,
+                registered: bool = True) -> dict[str, Any]:
     first = doc.split("\n\n", 1)[0].replace("\n", " ") if doc else summary
     help_text = f"{summary}.\n\n{doc}" if doc else f"{summary}."
+    where = f"\n\n`maildoctor rules {code}` prints this." if registered else ""
     return {
         "id": code,
         "name": name,
         "shortDescription": {"text": summary},
         "fullDescription": {"text": first},
         "help": {"text": help_text,
-                 "markdown": f"**{code} {name}**: {summary}.\n\n{doc}\n\n"
-                             f"`maildoctor rules {code}` prints this."},
+                 "markdown": f"**{code} {name}**: {summary}.\n\n{doc}{where}"},
         "defaultConfiguration": {"level": LEVEL[severity]},
         "properties": {"tags": ["synapse", "email", "configuration"]},
     }
@@ -229,6 +229,8 @@ def _result(result: CheckResult, d: Diagnostic, rule_index: dict[str, int]) -> d
         out["ruleIndex"] = rule_index[d.code]
     if d.locations:
         out["locations"] = [_location(d.locations[0])]
+    elif result.config.files:  # code scanning shows only located results: the main file
+        out["locations"] = [_location(Location(result.config.files[0].path, 1, 1))]
     if len(d.locations) > 1:
         out["relatedLocations"] = [_location(loc, i)
                                    for i, loc in enumerate(d.locations[1:], start=1)]
@@ -247,7 +249,6 @@ def _log(results: list[dict[str, Any]], invocation: dict[str, Any],
             "tool": {"driver": {
                 "name": "maildoctor",
                 "semanticVersion": _tool_version(),
-                "informationUri": "https://pypi.org/project/maildoctor/",
                 "rules": rules,
             }},
             "invocations": [invocation],

@@ -45,7 +45,8 @@ class Rule:
 RULES: dict[str, Rule] = {}
 
 # The modules that define rules, imported by :func:`all_rules`.
-RULE_MODULES = ("loading", "keys", "values", "transport", "sender", "related", "environment")
+RULE_MODULES = ("loading", "keys", "values", "transport", "sender", "related", "releases",
+                "environment")
 
 
 def rule(
