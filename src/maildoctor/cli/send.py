@@ -65,10 +65,10 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str, kind: str,
     Exit status: 0 sent (or built, with --dry-run), 1 not sent, 2 unusable input.
     """
     from maildoctor.config.check import check
+    from maildoctor.config.templates import TemplateSet
     from maildoctor.diagnostics import Severity
     from maildoctor.errors import ConfigLoadError, MaildoctorError
     from maildoctor.synapse.mail.message import build_message
-    from maildoctor.synapse.mail.templating import TemplateSet
 
     try:
         result = check(resolve_paths(paths, config))
