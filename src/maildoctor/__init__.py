@@ -29,11 +29,12 @@ included)::
     diagnose                            facts + findings + model -> one root cause
     mailer                              the sending engine
     synapse                             model/, mail/, logs/, engine/: what Synapse does
+    roundtrip                           a sent mail read back (headers, DKIM, links)
     host, links, senderdns              where Synapse runs; its links; its sender domain
     smtp                                the probe's wire, stages and observed facts
     config                              load, settings, schema/, rules/, check, fix
     providers                           the provider library (data)
-    testing, resolver, roundtrip        the test server; bounded DNS; a mail read back
+    testing, resolver                   the test server; bounded DNS
     secrets, errors, diagnostics        masking, the exception tree, Diagnostic
 
 This module itself (the public API) stands above them all; nothing inside imports it.
@@ -69,11 +70,12 @@ __all__ = [
 
 _FLOORS: tuple[tuple[str, ...], ...] = (
     ("secrets", "errors", "diagnostics"),
-    ("testing", "resolver", "roundtrip"),
+    ("testing", "resolver"),
     ("providers",),
     ("config",),
     ("smtp",),
     ("host", "links", "senderdns"),
+    ("roundtrip",),
     ("synapse",),
     ("mailer",),
     ("diagnose",),
