@@ -88,10 +88,10 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str, kind: str,
     not sent (or the round trip found a problem), 2 unusable input.
     """
     from maildoctor.config.check import check
+    from maildoctor.config.templates import TemplateSet
     from maildoctor.diagnostics import Severity
     from maildoctor.errors import ConfigLoadError, MaildoctorError
     from maildoctor.synapse.mail.message import build_message
-    from maildoctor.synapse.mail.templating import TemplateSet
 
     trip = None
     if imap and not dry_run:
