@@ -17,11 +17,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from maildoctor.config.settings import EmailSettings
 from maildoctor.diagnostics import Diagnostic, Location, Severity
 from maildoctor.smtp.facts import AuthAttempt, Connect, Resolve, ServerFacts, Speaks, TlsVerify
 from maildoctor.smtp.parse import offered_mechanisms, twisted_auth_mechanisms
-from maildoctor.synapse.model import Outcome
-from maildoctor.synapse.settings import EmailSettings
+from maildoctor.synapse.model.predict import Outcome
 
 SYNAPSE_MECHS = ("CRAM-MD5", "LOGIN", "PLAIN")
 
@@ -332,7 +332,7 @@ def explain_auth(ev: Evidence) -> Diagnosis | None:
     offered = ev.offered
     usable = [m for m in SYNAPSE_MECHS if m in twisted_auth_mechanisms(ev.caps)]
     if s.require_auth and not usable and (f.ehlo_lines or f.ehlo_tls_lines):
-        from maildoctor.synapse import twisted_caps
+        from maildoctor.smtp import twisted_caps
 
         why = twisted_caps.why_no_usable_auth(twisted_caps.parse_capabilities(ev.caps))
         tls_would_help = not s.starttls_enabled and (

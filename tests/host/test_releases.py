@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from maildoctor.cli.main import cli
-from maildoctor.config.schema_releases import KEY_SOURCES, RELEASE_FACTS
-from maildoctor.config.schema_runtime import TWISTED_FACTS
+from maildoctor.config.schema.releases import KEY_SOURCES, RELEASE_FACTS
+from maildoctor.config.schema.runtime import TWISTED_FACTS
 
 NOTIFS_WITHOUT_TEMPLATES = """\
 server_name: example.org

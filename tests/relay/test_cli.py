@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from maildoctor.cli.relay import command as relay_cli
 from maildoctor.cli.relay import parse_hostport
+from maildoctor.config.settings import settings_from_config
 from maildoctor.relay import Queue, relay_email_block
-from maildoctor.synapse.settings import settings_from_config
 from tests.relay.conftest import RelayFactory, plain_upstream, send, wait_until
 
 

@@ -135,11 +135,11 @@ def run(paths: tuple[str, ...], config: tuple[str, ...], listen: str, queue_path
     import logging
 
     from maildoctor.config.load import load
+    from maildoctor.config.settings import settings_from_config
     from maildoctor.errors import ConfigLoadError, MaildoctorError
     from maildoctor.relay import Relay, RelayOptions
     from maildoctor.relay.logs import KeyValueFormatter
     from maildoctor.relay.upstream_config import check_upstream
-    from maildoctor.synapse.settings import settings_from_config
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(KeyValueFormatter())

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from maildoctor import errors
-from maildoctor.synapse.settings import EmailSettings
+from maildoctor.config.settings import EmailSettings
 
 DEFAULT_QUEUE = "/var/lib/maildoctor/relay.sqlite3"
 DEFAULT_PORT = 2525

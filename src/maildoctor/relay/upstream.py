@@ -18,12 +18,12 @@ import dataclasses
 from collections.abc import Sequence
 
 from maildoctor import errors
+from maildoctor.config.settings import EmailSettings
 from maildoctor.mailer import Mailer, RetryPolicy, SendResult, Timeouts, endpoint_from_settings
 from maildoctor.mailer.session import Endpoint
 from maildoctor.relay.options import RelayOptions
 from maildoctor.relay.tokens import TokenSource
 from maildoctor.secrets import Secret
-from maildoctor.synapse.settings import EmailSettings
 
 TLS_ORDER = ("plain", "login", "cram-md5")
 CLEAR_ORDER = ("cram-md5", "login", "plain")

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
+from maildoctor.config.settings import EmailSettings
 from maildoctor.errors import ConnectionLost, ServerHung, SMTPFailure, TLSFailure
 from maildoctor.secrets import Redactor
 from maildoctor.smtp.facts import ServerFacts
@@ -27,7 +28,6 @@ from maildoctor.smtp.wire import (
     ReplyLimitExceeded,
     SlowReply,
 )
-from maildoctor.synapse.settings import EmailSettings
 
 OnStage = Callable[[StageResult], None]
 

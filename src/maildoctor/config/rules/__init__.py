@@ -26,8 +26,8 @@ from typing import Any
 from maildoctor.config.environment import Environment
 from maildoctor.config.load import LoadedConfig, PathKey
 from maildoctor.config.schema import Version
+from maildoctor.config.settings import EmailSettings, settings_from_config
 from maildoctor.diagnostics import Diagnostic, Fix, Location, Severity
-from maildoctor.synapse.settings import EmailSettings, settings_from_config
 
 RuleFunc = Callable[["LintContext"], Iterable[Diagnostic]]
 

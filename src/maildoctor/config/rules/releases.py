@@ -1,6 +1,6 @@
 """MD110: the startup checks of old Synapse releases, from the release facts table.
 
-Each fact in :data:`maildoctor.config.schema_releases.RELEASE_FACTS` holds for a range of
+Each fact in :data:`maildoctor.config.schema.releases.RELEASE_FACTS` holds for a range of
 releases, with its source; this module applies the ones that hold for the version being
 checked (``--synapse-version``, or the installed Synapse's).
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from maildoctor.config.rules import LintContext, rule
-from maildoctor.config.schema_releases import RELEASE_FACTS
+from maildoctor.config.schema.releases import RELEASE_FACTS
+from maildoctor.config.settings import truthy
 from maildoctor.diagnostics import Diagnostic, Fix, Severity
-from maildoctor.synapse.settings import truthy
 
 
 @rule("MD110", "old-release-startup-check", Severity.ERROR,
@@ -23,7 +23,7 @@ def old_release_startup_check(ctx: LintContext) -> Iterator[Diagnostic]:
     ``notif_from``, ``notif_template_html`` and ``notif_template_text`` were all present,
     although today's releases give the last four defaults: a config written for a new
     Synapse stops an old one. Every such fact, with the releases it holds for and its
-    source, is in the schema's release table (``config/schema_releases.py``).
+    source, is in the schema's release table (``config/schema/releases.py``).
     """
     for fact in RELEASE_FACTS:
         if not fact.since <= ctx.version < fact.until or fact.kind != "startup":

@@ -1,7 +1,7 @@
 """What old Synapse releases did at startup, and silently, with a config: facts with sources.
 
 ``--synapse-version`` (or the version of the installation maildoctor found) makes ``check``
-reason as that release. The key tables (:mod:`.schema_data`) say which keys a release reads;
+reason as that release. The key tables (:mod:`.data`) say which keys a release reads;
 this table adds the *startup checks* and *silent behaviours* that existed in some releases
 only, back to 1.0, and :data:`KEY_SOURCES` says where the version of each key's arrival was
 read. Data only; every fact names its source (a changelog entry, an issue, a pull request,
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from maildoctor.config.schema_model import Version
+from maildoctor.config.schema.model import Version
 
 __all__ = ["KEY_SOURCES", "RELEASE_FACTS", "ReleaseFact"]
 

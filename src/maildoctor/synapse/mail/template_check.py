@@ -22,8 +22,20 @@ from typing import Any
 import jinja2
 import jinja2.meta
 
+from maildoctor.config.templates import (
+    EXPIRY,
+    NOTIF,
+    ROLES,
+    SYNAPSE_BUILTIN_NAMES,
+    VERIFICATION,
+    TemplateFinding,
+    TemplateSet,
+    describe_render_error,
+    groups_loaded,
+    recording_environment,
+)
 from maildoctor.diagnostics import Severity
-from maildoctor.synapse.message import (
+from maildoctor.synapse.mail.message import (
     NOTIFICATION_SUBJECTS,
     MailContent,
     MessageBuildError,
@@ -31,16 +43,6 @@ from maildoctor.synapse.message import (
     public_base,
     render_parts,
     subject_problems,
-)
-from maildoctor.synapse.templating import (
-    EXPIRY,
-    NOTIF,
-    ROLES,
-    SYNAPSE_BUILTIN_NAMES,
-    VERIFICATION,
-    TemplateSet,
-    groups_loaded,
-    recording_environment,
 )
 
 # Template role -> the mail kind whose variables it gets (see message.mail_content).
@@ -53,23 +55,6 @@ ROLE_KIND = {
 }
 SAMPLE_TO = "alice@example.org"
 SAMPLE_SERVER_NAME = "example.org"
-
-
-@dataclass(frozen=True)
-class TemplateFinding:
-    """One result about one template. ``file``/``line`` locate it when known."""
-
-    severity: Severity
-    message: str
-    name: str = ""  # template file name as Synapse looks it up
-    file: str | None = None
-    line: int | None = None
-
-    def __str__(self) -> str:
-        where = self.file or self.name
-        if where and self.line:
-            where = f"{where}:{self.line}"
-        return f"{self.severity.value}: {where + ': ' if where else ''}{self.message}"
 
 
 @dataclass(frozen=True)
@@ -176,27 +161,6 @@ def unpassed_names(env: jinja2.Environment, path: Path, context: Mapping[str, An
     return sorted(n for n in names if n not in context and n not in env.globals)
 
 
-def describe_render_error(exc: Exception, name: str, path: Path | None) -> TemplateFinding:
-    where = str(path) if path else None
-    if isinstance(exc, jinja2.TemplateSyntaxError):
-        return TemplateFinding(
-            Severity.ERROR, f"syntax error: {exc.message} (Synapse fails with "
-            "TemplateSyntaxError: at startup, or when rendering for an included file)", name,
-            exc.filename or where, exc.lineno)
-    if isinstance(exc, jinja2.TemplateNotFound):
-        if exc.name in SYNAPSE_BUILTIN_NAMES:
-            return TemplateFinding(
-                Severity.INFO, f"uses {exc.name}, which Synapse ships but maildoctor does not;"
-                " that part was not checked", name, where)
-        return TemplateFinding(
-            Severity.ERROR, f"includes or extends {exc.name}, which is in no template "
-            "directory; Synapse fails with TemplateNotFound when it renders this template",
-            name, where)
-    return TemplateFinding(
-        Severity.ERROR, f"rendering fails ({type(exc).__name__}: {exc}); Synapse fails the "
-        "same way when it renders this template", name, where)
-
-
 def check_templates(config: Mapping[str, Any], *, cwd: Path | None = None) -> TemplateReport:
     """Compile and render every template Synapse would load for ``config``."""
     templates = TemplateSet.from_config(config, cwd=cwd)
@@ -256,9 +220,10 @@ def check_templates(config: Mapping[str, Any], *, cwd: Path | None = None) -> Te
         for use in found:
             if use.top_level:
                 reported.add(use.name)
+                what = f"'{use.name}'" if use.name else use.message
                 add(TemplateFinding(
-                    Severity.ERROR, f"uses {use.message}: Synapse never passes it to this "
-                    "template and renders it as empty text", name, str(path),
+                    Severity.ERROR, f"uses {what}, which Synapse never passes to this "
+                    "template: it renders as empty text", name, str(path),
                     _line_of(path, use.name)))
             else:
                 add(TemplateFinding(
