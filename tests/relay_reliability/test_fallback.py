@@ -18,7 +18,7 @@ import yaml
 from click.testing import CliRunner
 
 from maildoctor.cli.relay import command as relay_cli
-from maildoctor.synapse.settings import settings_from_config
+from maildoctor.config.settings import settings_from_config
 from maildoctor.testing.server import ServerOptions, TestServer
 from tests.relay_reliability.conftest import RelayFactory
 from tests.relay_reliability.harness import HOST, make_mail, message_ids, send, wait_until
