@@ -35,7 +35,7 @@ included)::
     config                              load, settings, schema/, rules/, check, fix
     providers                           the provider library (data)
     testing, resolver                   the test server; bounded DNS
-    secrets, errors, diagnostics        masking, the exception tree, Diagnostic
+    secrets, errors, diagnostics, hosts masking, exceptions, Diagnostic, is_loopback
 
 This module itself (the public API) stands above them all; nothing inside imports it.
 """
@@ -69,7 +69,7 @@ __all__ = [
 ]
 
 _FLOORS: tuple[tuple[str, ...], ...] = (
-    ("secrets", "errors", "diagnostics"),
+    ("secrets", "errors", "diagnostics", "hosts"),
     ("testing", "resolver"),
     ("providers",),
     ("config",),

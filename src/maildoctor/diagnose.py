@@ -21,9 +21,8 @@ from maildoctor.config.settings import EmailSettings
 from maildoctor.diagnostics import Diagnostic, Location, Severity
 from maildoctor.smtp.facts import AuthAttempt, Connect, Resolve, ServerFacts, Speaks, TlsVerify
 from maildoctor.smtp.parse import offered_mechanisms, twisted_auth_mechanisms
+from maildoctor.smtp.twisted_caps import TWISTED_MECHANISMS
 from maildoctor.synapse.model.predict import Outcome
-
-SYNAPSE_MECHS = ("CRAM-MD5", "LOGIN", "PLAIN")
 
 
 @dataclass(frozen=True)
@@ -156,7 +155,7 @@ def explain_missing_password(ev: Evidence) -> Diagnosis | None:
     if not s.require_auth or s.will_attempt_auth:
         return None
     offered = ev.offered
-    usable = [m for m in SYNAPSE_MECHS if m in twisted_auth_mechanisms(ev.caps)]
+    usable = [m for m in TWISTED_MECHANISMS if m in twisted_auth_mechanisms(ev.caps)]
     typo = ev.typo_for("smtp_pass")
     said = (f"the server offers {_mechs(offered)}" if offered
             else "the server offers no AUTH at all")
@@ -330,7 +329,7 @@ def explain_auth(ev: Evidence) -> Diagnosis | None:
     if not s.require_auth and not s.will_attempt_auth:
         return None
     offered = ev.offered
-    usable = [m for m in SYNAPSE_MECHS if m in twisted_auth_mechanisms(ev.caps)]
+    usable = [m for m in TWISTED_MECHANISMS if m in twisted_auth_mechanisms(ev.caps)]
     if s.require_auth and not usable and (f.ehlo_lines or f.ehlo_tls_lines):
         from maildoctor.smtp import twisted_caps
 
@@ -348,7 +347,7 @@ def explain_auth(ev: Evidence) -> Diagnosis | None:
                          ("accepted MAIL FROM without a login)" if relays else
                           "asks for none here)") + ", or use the provider's submission port "
                          "(587 or 465) that offers AUTH", key="email.smtp_user")
-        if set(offered) & set(SYNAPSE_MECHS):
+        if set(offered) & set(TWISTED_MECHANISMS):
             return _diag(ev, f"smtp_user is set, but {why}",
                          "the server must write its capability as `AUTH LOGIN PLAIN` (upper "
                          "case, a space, no `=`); until then use `maildoctor relay`",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import ipaddress
 import time
 from collections.abc import Callable
 from enum import Enum
@@ -18,6 +17,7 @@ from typing import Any
 
 from maildoctor.config.settings import EmailSettings
 from maildoctor.errors import ConnectionLost, ServerHung, SMTPFailure, TLSFailure
+from maildoctor.hosts import is_loopback
 from maildoctor.secrets import Redactor
 from maildoctor.smtp.facts import ServerFacts
 from maildoctor.smtp.report import ProbeOptions, ProbeReport, StageResult, StageStatus
@@ -149,11 +149,7 @@ class EngineBase:
 
     @property
     def loopback(self) -> bool:
-        address = self.conn.address if self.conn else ""
-        try:
-            return ipaddress.ip_address(address.split("%")[0]).is_loopback
-        except ValueError:
-            return False
+        return is_loopback(self.conn.address if self.conn else "")
 
     async def close(self, *, quit_first: bool = False) -> None:
         conn, self.conn = self.conn, None

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 
 from maildoctor.smtp import twisted_caps
 
-# Twisted registers its authenticators in this order and uses the first one offered.
-SYNAPSE_MECHANISMS = twisted_caps.TWISTED_MECHANISMS
 # What ``--all-mechanisms`` knows how to try.
 PROBE_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2")
 
