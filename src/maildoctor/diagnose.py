@@ -14,13 +14,17 @@ that does not resolve beats a port that does not answer; and so on down the dial
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from maildoctor.config.settings import EmailSettings
 from maildoctor.diagnostics import Diagnostic, Location, Severity
 from maildoctor.smtp.facts import AuthAttempt, Connect, Resolve, ServerFacts, Speaks, TlsVerify
-from maildoctor.smtp.parse import offered_mechanisms, twisted_auth_mechanisms
+from maildoctor.smtp.parse import (
+    offered_mechanisms,
+    twisted_auth_mechanisms,
+    twisted_offers_starttls,
+)
 from maildoctor.smtp.twisted_caps import TWISTED_MECHANISMS
 from maildoctor.synapse.model.predict import Outcome
 
@@ -38,6 +42,8 @@ class Diagnosis:
     location: Location | None = None
     evidence: tuple[str, ...] = ()
     code: str = ""  # the check rule behind it, when the cause is in the config
+    # config findings (rule codes) that what the probe observed has answered
+    settled: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +55,7 @@ class Diagnosis:
             "location": self.location.to_json() if self.location else None,
             "evidence": list(self.evidence),
             "code": self.code or None,
+            "settled_by_probe": list(self.settled),
             "synapse": {
                 "outcome": self.synapse.kind,
                 "exception": self.synapse.exception or None,
@@ -498,6 +505,24 @@ def explain_dead_links(ev: Evidence) -> Diagnosis | None:
                  evidence=tuple(f"{b['url']}: {b['seen']}" for b in broken))
 
 
+def _ok_with_warnings(ev: Evidence) -> Diagnosis:
+    """Synapse sends; an at-risk sender domain (spam folder likely) is said as a warning,
+    with its fix, without failing the probe."""
+    warned = next((st for st in ev.stages if st.name == "sender-dns"
+                   and str(st.status) == "warn"), None)
+    worst = next((f for f in warned.facts.get("findings", ()) if f["level"] == "at-risk"),
+                 None) if warned is not None else None
+    if worst is None:
+        return Diagnosis(ok=True, root_cause="Synapse will send mail with this config",
+                         fix="", synapse=ev.outcome)
+    fix = worst.get("fix") or ""
+    if worst.get("record"):
+        fix = f"{fix}: {worst['record']}" if fix else worst["record"]
+    return Diagnosis(ok=True, root_cause="Synapse will send mail with this config, but "
+                     f"receivers may file it as spam: {worst['message']}", fix=fix,
+                     synapse=ev.outcome, evidence=(warned.summary,) if warned else ())
+
+
 EXPLAINERS: tuple[Explainer, ...] = (
     explain_no_start,
     explain_email_off,
@@ -555,7 +580,24 @@ def _located(ev: Evidence, found: Diagnosis) -> Diagnosis:
     return replace(found, location=location) if location is not None else found
 
 
+def settled_by_probe(ev: Evidence) -> tuple[str, ...]:
+    """Config findings the probe has answered, so that no output repeats them as open
+    questions: MD306 (the certificate name is unverified for a local host) once the
+    certificate verified, or when the server offers no STARTTLS to a config without
+    implicit TLS (no certificate is ever checked)."""
+    facts, s = ev.facts, ev.settings
+    no_starttls = (not s.implicit_tls and bool(facts.ehlo_lines)
+                   and not twisted_offers_starttls(facts.ehlo_lines))
+    answered = facts.tls is TlsVerify.OK or no_starttls
+    return ("MD306",) if answered and any(d.code == "MD306" for d in ev.findings) else ()
+
+
 def diagnose(ev: Evidence) -> Diagnosis:
+    """The root cause, with the config findings the probe settled."""
+    return replace(_diagnose(ev), settled=settled_by_probe(ev))
+
+
+def _diagnose(ev: Evidence) -> Diagnosis:
     for explainer in EXPLAINERS:
         found = explainer(ev)
         if found is not None:
@@ -564,7 +606,6 @@ def diagnose(ev: Evidence) -> Diagnosis:
         return Diagnosis(ok=True, root_cause=f"every stage up to {ev.stopped_after} passed; "
                          "the later stages were not tested", fix="", synapse=ev.outcome)
     if ev.outcome.kind == "ok":
-        return Diagnosis(ok=True, root_cause="Synapse will send mail with this config",
-                         fix="", synapse=ev.outcome)
+        return _ok_with_warnings(ev)
     return Diagnosis(ok=False, root_cause=ev.outcome.why or ev.outcome.message,
                      fix="see the stages below", synapse=ev.outcome)
