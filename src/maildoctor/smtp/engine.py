@@ -16,17 +16,20 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
-from maildoctor.errors import ConnectionLost, ServerHung, SMTPFailure, TLSFailure
+from maildoctor.errors import (
+    ConnectionLost,
+    MalformedReply,
+    ReplyLimitExceeded,
+    ServerHung,
+    SlowReply,
+    SMTPFailure,
+    TLSFailure,
+)
 from maildoctor.secrets import Redactor
 from maildoctor.smtp.facts import ServerFacts
 from maildoctor.smtp.report import ProbeOptions, ProbeReport, StageResult, StageStatus
 from maildoctor.smtp.transcript import Transcript, shorten
-from maildoctor.smtp.wire import (
-    Connection,
-    MalformedReply,
-    ReplyLimitExceeded,
-    SlowReply,
-)
+from maildoctor.smtp.wire import Connection
 from maildoctor.synapse.settings import EmailSettings
 
 OnStage = Callable[[StageResult], None]

@@ -29,7 +29,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from maildoctor.errors import ConnectionLost, SMTPFailure
+from maildoctor.errors import CertificateRejected, ConnectionLost, SMTPFailure
 from maildoctor.secrets import Redactor
 from maildoctor.smtp import tls as tlsinfo
 from maildoctor.smtp.auth import authenticate
@@ -44,7 +44,7 @@ from maildoctor.smtp.parse import (
 )
 from maildoctor.smtp.resolve import resolve
 from maildoctor.smtp.transcript import Direction, Transcript, TranscriptLine
-from maildoctor.smtp.wire import CertificateRejected, ConnectError, Connection
+from maildoctor.smtp.wire import ConnectError, Connection
 from maildoctor.synapse.settings import EmailSettings
 
 # swaks' convention: ~ marks the lines inside TLS; ! marks TLS that failed verification.
