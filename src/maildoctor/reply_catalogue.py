@@ -110,8 +110,9 @@ def entries() -> tuple[Entry, ...]:
 
 
 def lookup(reply: Reply, *, provider: str | None = None) -> Entry | None:
-    """The first catalogue entry that ``reply`` matches, or None."""
-    for entry in entries():
-        if entry.applies(reply, provider):
-            return entry
-    return None
+    """The first catalogue entry that ``reply`` matches, or None. The provider's own
+    entries come first: they know its words better than a generic server's do."""
+    found = [e for e in entries() if e.applies(reply, provider)]
+    own = [e for e in found if provider is not None and provider in e.providers]
+    best = own or found
+    return best[0] if best else None

@@ -113,6 +113,10 @@ class ServerFacts:
     auth_all: tuple[AuthAttempt, ...] = ()  # --all-mechanisms
     mail: Reply | None = None  # reply to MAIL FROM:<envelope_from>
     rcpt: Reply | None = None  # reply to RCPT TO:<--to>, when given
+    # Without --to: the reply to RCPT TO:<the envelope sender itself>. Sender rules that
+    # Postfix enforces at RCPT (smtpd_delay_reject) show here; a refusal that blames the
+    # recipient does not say anything about Synapse's real recipients.
+    rcpt_self: Reply | None = None
     # The server closed the connection, or stopped answering, at this stage name
     # ("greeting", "ehlo", "starttls", "tls", "auth", "mail", "rcpt").
     closed_at: str | None = None
