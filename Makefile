@@ -6,8 +6,13 @@ BIN     := $(VENV)/bin
 # so its pins never fight ours.
 SYNAPSE_VENV    ?= .venv-synapse
 SYNAPSE_VERSION ?= 1.163.2
+# The test Synapse seen with other packages in front of it: an older Twisted (and a treq
+# older than Synapse requires), for `--synapse-python` against a different installation.
+OLD_TWISTED_VENV ?= .venv-synapse-old-twisted
+# The test Synapse with maildoctor installed beside it, for the Synapse module's tests.
+MODULE_VENV ?= .venv-synapse-maildoctor
 
-.PHONY: demo test venv synapse system-deps lint typecheck bench clean
+.PHONY: demo test venv synapse synapse-old-twisted synapse-with-maildoctor system-deps lint typecheck bench clean
 
 $(BIN)/maildoctor: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +37,32 @@ $(SYNAPSE_VENV)/bin/synapse_homeserver:
 
 synapse: $(SYNAPSE_VENV)/bin/synapse_homeserver
 
-test: system-deps venv synapse
-	MAILDOCTOR_SYNAPSE_PYTHON=$(abspath $(SYNAPSE_VENV))/bin/python $(BIN)/pytest $(PYTEST_ARGS)
+# A small venv whose site-packages come before the Synapse venv's (a .pth file): Synapse
+# itself is shared, Twisted 22.4.0 and treq 20.9.0 (Synapse wants >= 21.5.0) shadow its own.
+$(OLD_TWISTED_VENV)/bin/python: $(SYNAPSE_VENV)/bin/synapse_homeserver
+	$(PYTHON) -m venv $(OLD_TWISTED_VENV)
+	$(SYNAPSE_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
+	  > "$$($(OLD_TWISTED_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/synapse-venv.pth"
+	$(OLD_TWISTED_VENV)/bin/pip install -q --no-deps 'twisted==22.4.0' 'treq==20.9.0'
+
+synapse-old-twisted: $(OLD_TWISTED_VENV)/bin/python
+
+# The same overlay, with maildoctor (and its dependencies) installed in front of Synapse:
+# what `pip install maildoctor` into Synapse's venv gives an admin.
+$(MODULE_VENV)/bin/maildoctor: $(SYNAPSE_VENV)/bin/synapse_homeserver pyproject.toml
+	$(PYTHON) -m venv $(MODULE_VENV)
+	$(SYNAPSE_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
+	  > "$$($(MODULE_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/synapse-venv.pth"
+	$(MODULE_VENV)/bin/pip install -q -e .
+	@touch $@
+
+synapse-with-maildoctor: $(MODULE_VENV)/bin/maildoctor
+
+test: system-deps venv synapse synapse-old-twisted synapse-with-maildoctor
+	MAILDOCTOR_SYNAPSE_PYTHON=$(abspath $(SYNAPSE_VENV))/bin/python \
+	MAILDOCTOR_OLD_TWISTED_PYTHON=$(abspath $(OLD_TWISTED_VENV))/bin/python \
+	MAILDOCTOR_SYNAPSE_MODULE_PYTHON=$(abspath $(MODULE_VENV))/bin/python \
+	  $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check src tests bench
@@ -43,4 +72,4 @@ bench: venv synapse
 	MAILDOCTOR_SYNAPSE_PYTHON=$(abspath $(SYNAPSE_VENV))/bin/python $(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) $(SYNAPSE_VENV) .pytest_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) $(SYNAPSE_VENV) $(OLD_TWISTED_VENV) $(MODULE_VENV) .pytest_cache .mypy_cache .hypothesis

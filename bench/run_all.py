@@ -14,6 +14,7 @@ BENCHES = [
     ("probe_speed.py", []),          # issue 3: time to a correct diagnosis vs swaks
     ("send_throughput.py", []),      # issue 4: our engine vs Synapse's way vs smtplib
     ("relay_throughput.py", []),     # issue 6: the relay vs Postfix as a relay
+    ("after_the_250.py", []),        # issue 11: time the sender-dns and links stages add
 ]
 
 

@@ -1,11 +1,26 @@
 #!/usr/bin/env bash
-# Debian packages the tests need: a real Postfix with Dovecot SASL, and swaks for benchmarks.
+# Debian packages the tests need: a real Postfix with Dovecot SASL, swaks for benchmarks,
+# iproute2 and util-linux for the namespace tests; Knot (authoritative DNS for the
+# sender-domain zones), nginx (the reverse proxy in front of Synapse), OpenDKIM (Postfix
+# signs), Dovecot IMAP with Sieve (the round trip's mailbox);
+# Prometheus (prometheus, promtool) for the exporter's scrape and alert-rule tests.
 # Installs only what is missing; needs root (CI runs as root).
 set -euo pipefail
 need=()
 command -v postfix >/dev/null 2>&1 || need+=(postfix)
 command -v dovecot >/dev/null 2>&1 || need+=(dovecot-core)
 command -v swaks   >/dev/null 2>&1 || need+=(swaks)
+# `ip` and `unshare` for the network and container namespace tests (tests/host)
+command -v ip      >/dev/null 2>&1 || need+=(iproute2)
+command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+[ -x /usr/sbin/knotd ]    || need+=(knot)
+[ -x /usr/sbin/nginx ]    || need+=(nginx)
+[ -x /usr/sbin/opendkim ] || need+=(opendkim)
+command -v opendkim-genkey >/dev/null 2>&1 || need+=(opendkim-tools)
+[ -x /usr/lib/dovecot/imap ]  || need+=(dovecot-imapd)
+[ -x /usr/lib/dovecot/dovecot-lda ] && [ -e /usr/lib/dovecot/modules/lib90_sieve_plugin.so ] \
+  || need+=(dovecot-sieve)
+{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need+=(prometheus)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "maildoctor tests need these Debian packages: ${need[*]}" >&2

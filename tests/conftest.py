@@ -9,6 +9,9 @@ pytest_plugins = [
         "tests.infra.smtp_fixtures",
         "tests.infra.postfix",
         "tests.infra.synapse",
+        "tests.infra.knot",
+        "tests.infra.bad_dns",
+        "tests.infra.prometheus",
     )
     if importlib.util.find_spec(name) is not None
 ]

@@ -484,9 +484,72 @@ def explain_dialogue(ev: Evidence) -> Diagnosis | None:
     return None
 
 
+def explain_where_synapse_runs(ev: Evidence) -> Diagnosis | None:
+    """The machine, not the config (MD6xx findings, from ``maildoctor.host``): Synapse's
+    installation cannot start or cannot mail; its host has no route to smtp_host's family;
+    ``localhost`` in a container is the container itself. The network causes count only
+    when the probe's connection really failed."""
+    blocker = next((d for d in ev.findings if d.code in ("MD601", "MD602")
+                    and d.severity is Severity.ERROR), None)
+    failed = ev.facts.connect not in (None, Connect.OK)
+    if blocker is None and failed:
+        blocker = ev.finding("MD610") or ev.finding("MD620")
+    if blocker is None:
+        return None
+    return _diag(ev, blocker.message, blocker.fix.message if blocker.fix else "",
+                 finding=blocker, evidence=(blocker.consequence,),
+                 key=blocker.location.path if blocker.location else None)
+
+
+# --- After the 250: Synapse sends, but the mail is refused or its links are dead ----------
+# These read the probe's `sender-dns` and `links` stages (their facts are the judged
+# verdicts of maildoctor.senderdns and maildoctor.links); they come last, so any failure of
+# Synapse's own part is named first.
+
+
+def _after_stage(ev: Evidence, name: str) -> Any:
+    if ev.outcome.kind != "ok":
+        return None
+    for st in ev.stages:
+        if st.name == name and str(st.status) == "fail":
+            return st
+    return None
+
+
+def explain_sender_dns(ev: Evidence) -> Diagnosis | None:
+    """The sender domain's DNS makes receivers reject the mail (verdict will-fail)."""
+    st = _after_stage(ev, "sender-dns")
+    if st is None:
+        return None
+    worst = next((f for f in st.facts.get("findings", ()) if f["level"] == "will-fail"), None)
+    if worst is None:
+        return None
+    fix = worst.get("fix") or ""
+    if worst.get("record"):
+        fix = f"{fix}: {worst['record']}" if fix else worst["record"]
+    key = "email.notif_from" if worst["code"] == "sender-domain-missing" else None
+    return _diag(ev, f"Synapse sends the mail, but receivers will reject it: {worst['message']}",
+                 fix, key=key, evidence=(st.summary,))
+
+
+def explain_dead_links(ev: Evidence) -> Diagnosis | None:
+    """The links in Synapse's mails do not reach Synapse (a proxy rule is missing)."""
+    st = _after_stage(ev, "links")
+    if st is None:
+        return None
+    broken = [link for link in st.facts.get("links", ()) if not link.get("works", True)]
+    if not broken:
+        return None
+    first = broken[0]
+    return _diag(ev, f"Synapse sends the mail, but its links are dead: {first['problem']}",
+                 first.get("fix") or "", key=first.get("key"),
+                 evidence=tuple(f"{b['url']}: {b['seen']}" for b in broken))
+
+
 EXPLAINERS: tuple[Explainer, ...] = (
     explain_no_start,
     explain_email_off,
+    explain_where_synapse_runs,
     explain_resolve,
     explain_connect,
     explain_tls_mode,
@@ -497,6 +560,8 @@ EXPLAINERS: tuple[Explainer, ...] = (
     explain_missing_password,
     explain_auth,
     explain_envelope,
+    explain_sender_dns,
+    explain_dead_links,
 )
 
 

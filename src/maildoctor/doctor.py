@@ -8,7 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from maildoctor.config.check import CheckResult, check
+from maildoctor.config.check import CheckResult, check, with_environment
+from maildoctor.config.environment import Environment
 from maildoctor.diagnose import Diagnosis, Evidence, diagnose
 from maildoctor.smtp.report import ProbeOptions, ProbeReport
 from maildoctor.synapse.model import Outcome, predict
@@ -29,8 +30,13 @@ def probe_config(
     *,
     synapse_version: str | None = None,
     on_stage: Callable[[Any], None] | None = None,
+    environment: Environment | None = None,
 ) -> ProbeRun:
     """Probe the SMTP server of the Synapse config at ``paths`` and diagnose it.
+
+    With an ``environment`` (``maildoctor.host.observe()``), the probe verifies certificates
+    against the trust store of Synapse's installation, and adds the network (families,
+    smtp_host's addresses) and the EHLO name, which the MD6xx rules judge.
 
     Raises :class:`~maildoctor.errors.ConfigLoadError` for an unusable config.
     """
@@ -40,8 +46,10 @@ def probe_config(
 
     started = time.monotonic()
     options = options or ProbeOptions()
-    result = check(paths, synapse_version=synapse_version)
+    result = check(paths, synapse_version=synapse_version, environment=environment)
     settings = result.settings
+    if environment is not None:
+        result, options = _observe_host(result, environment, options)
     if settings.email_enabled:
         report = run_probe(settings, options, on_stage=on_stage)
     else:  # Synapse has email off: there is no server to ask
@@ -55,6 +63,10 @@ def probe_config(
         # CRAM-MD5 trap), so the diagnosis can say so.
         extra = run_probe(settings, replace(options, all_mechanisms=True, stop_after="auth"))
         report = replace(report, facts=replace(facts, auth_all=extra.facts.auth_all))
+    if settings.email_enabled and not options.stop_after:
+        report = replace(report, stages=[*report.stages,
+                                         *after_the_250(settings, options, report, on_stage,
+                                                       result.config.merged)])
     outcome = predict(settings, report.facts, recipient=options.to or "alice@example.org",
                       local_fqdn=socket.getfqdn())
     if options.stop_after and outcome.kind == "ok":
@@ -68,3 +80,56 @@ def probe_config(
                                   extra={"timeout": f"{options.timeout:g}",
                                          "recipient": options.to}))
     return ProbeRun(result, report, outcome, diagnosis, time.monotonic() - started)
+
+
+def after_the_250(settings: Any, options: ProbeOptions, report: ProbeReport,
+                  on_stage: Callable[[Any], None] | None = None,
+                  config: Any = None) -> list[Any]:
+    """The stages past Synapse's part: will receivers accept the mail (sender-dns), and will
+    its links work (links). Each is bounded in time and reported like the SMTP stages."""
+    from maildoctor.resolver import Resolver
+    from maildoctor.senderdns.stage import QUESTION_TIMEOUT, run_sender_dns_stage
+
+    stages = []
+    if options.sender_dns:
+        resolver = Resolver(options.resolver, timeout=min(options.timeout, QUESTION_TIMEOUT))
+        resolved = report.stage("resolve")
+        addresses = tuple(resolved.facts.get("addresses", ())) if resolved else ()
+        stage = run_sender_dns_stage(settings, resolver=resolver, smtp_addresses=addresses,
+                                     sending_ips=options.sending_ips)
+        stages.append(stage)
+        if on_stage is not None:
+            on_stage(stage)
+    if options.links and config is not None:
+        from maildoctor.links.stage import REQUEST_TIMEOUT, run_links_stage
+
+        server = options.resolver
+        stage = run_links_stage(config, resolver=Resolver(server, timeout=2.5) if server else None,
+                                ca_file=options.ca_file,
+                                timeout=min(options.timeout, REQUEST_TIMEOUT))
+        stages.append(stage)
+        if on_stage is not None:
+            on_stage(stage)
+    return stages
+
+
+def _observe_host(result: CheckResult, environment: Environment,
+                  options: ProbeOptions) -> tuple[CheckResult, ProbeOptions]:
+    """Add the network and EHLO facts, and use Synapse's trust store for the probe."""
+    from maildoctor.host import ehlo, network
+    from maildoctor.smtp.stages import port_of
+
+    settings = result.settings
+    name = options.ehlo_name or ehlo.ehlo_name()
+    observed = replace(environment, ehlo_name=name,
+                       ehlo_fully_qualified=ehlo.is_fully_qualified(name))
+    if settings.email_enabled:
+        port, _ = port_of(settings.smtp_port)
+        observed = replace(observed, network=network.observe(settings.smtp_host, port,
+                                                             options.timeout,
+                                                             options.resolver))
+    inst = environment.installation
+    if inst is not None and not inst.error and (inst.trust_cafile or inst.trust_capath):
+        options = replace(options, trust_cafile=inst.trust_cafile,
+                          trust_capath=inst.trust_capath)
+    return with_environment(result, observed), replace(options, ehlo_name=name)

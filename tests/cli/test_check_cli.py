@@ -148,10 +148,12 @@ def codes(result: Result) -> list[str]:
 
 
 def test_select_and_ignore() -> None:
-    assert set(codes(run("--format", "json", BROKEN))) == {"MD101", "MD306"}
+    # MD6xx depend on the machine (a container says MD620 for 127.0.0.1): not the point here
+    found = set(codes(run("--format", "json", "--synapse-python", "none", BROKEN)))
+    assert found - {"MD620"} == {"MD101", "MD306"}
     assert codes(run("--format", "json", "--select", "MD1", BROKEN)) == ["MD101"]
     assert codes(run("--format", "json", "--select", "tls-name-is-local", BROKEN)) == ["MD306"]
-    assert codes(run("--format", "json", "--ignore", "MD101,MD306", BROKEN)) == []
+    assert codes(run("--format", "json", "--ignore", "MD101,MD306,MD6", BROKEN)) == []
     only_warning = run("--ignore", "unknown-email-key", BROKEN)
     assert only_warning.exit_code == 0
 

@@ -4,6 +4,9 @@ Single-file cases are ``<CODE>-<slug>.yaml`` (or ``clean-*.yaml``) with header c
 
     # covers: MD101            (or ``# negative: MD101``: the rule must stay silent)
     # synapse-version: 1.121   (optional; default: the newest known)
+    # environment: {"container": {"kind": "docker"}}   (optional, one line of JSON: where
+                               Synapse runs, as ``maildoctor.host`` would observe it; the
+                               MD6xx rules read it)
     # expect: MD101@13 MD306@9 (CODE@LINE, or ``none``)
 
 Multi-file cases are directories ``<CODE>-<slug>/`` with a ``<CODE>-<slug>.expect`` file
@@ -21,6 +24,7 @@ directory, so relative template directories (``_templates``) resolve the same ev
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -29,10 +33,19 @@ from pathlib import Path
 import pytest
 
 from maildoctor.config.check import check
+from maildoctor.config.environment import (
+    Container,
+    Environment,
+    Installation,
+    Network,
+    TargetAddress,
+    Unmet,
+)
 from maildoctor.diagnostics import Diagnostic
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
-HEADER = re.compile(r"^#\s*(covers|negative|expect|synapse-version|args):\s*(.*?)\s*$")
+HEADER = re.compile(
+    r"^#\s*(covers|negative|expect|synapse-version|args|environment):\s*(.*?)\s*$")
 EXPECTED = re.compile(r"^(MD\d{3})@(?:(.+):)?(\d+)$")
 
 Finding = tuple[str, str, int]  # (code, file relative to the case, line)
@@ -49,6 +62,29 @@ class Case:
     negative: tuple[str, ...]
     expected: tuple[Finding, ...]
     synapse_version: str | None
+    environment: Environment | None = None
+
+
+def environment_from_json(text: str | None) -> Environment | None:
+    """The ``# environment:`` header: the same shape as the ``environment`` of the JSON
+    output (``installation``, ``network``, ``container``, ``ehlo_name``...), parts optional."""
+    if text is None:
+        return None
+    data = json.loads(text)
+    inst = data.get("installation")
+    net = data.get("network")
+    box = data.get("container")
+    return Environment(
+        installation=None if inst is None else Installation(
+            **{**inst, "unmet": tuple(Unmet(**u) for u in inst.get("unmet", ()))}),
+        network=None if net is None else Network(
+            **{**net, "targets": tuple(TargetAddress(**t) for t in net.get("targets", ()))}),
+        container=None if box is None else Container(
+            **{**box, "evidence": tuple(box.get("evidence", ()))}),
+        in_container_known=data.get("in_container_known", True),
+        ehlo_name=data.get("ehlo_name"),
+        ehlo_fully_qualified=data.get("ehlo_fully_qualified"),
+    )
 
 
 def _parse_expectations(tokens: list[str], default_file: str) -> tuple[Finding, ...]:
@@ -87,6 +123,8 @@ def load_cases() -> list[Case]:
             covers=tuple(head.get("covers", ())), negative=tuple(head.get("negative", ())),
             expected=_parse_expectations(head["expect"], path.name),
             synapse_version=_first(head.get("synapse-version")),
+            environment=environment_from_json(
+                " ".join(head["environment"]) if "environment" in head else None),
         ))
     for expect in sorted(CORPUS.glob("*.expect")):
         case_dir = CORPUS / expect.stem
@@ -131,7 +169,8 @@ def _in_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def run_case(case: Case) -> list[Diagnostic]:
-    return check(list(case.paths), synapse_version=case.synapse_version).diagnostics
+    return check(list(case.paths), synapse_version=case.synapse_version,
+                 environment=case.environment).diagnostics
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

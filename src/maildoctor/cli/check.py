@@ -11,7 +11,9 @@ from maildoctor.cli.common import (
     ConfigCommand,
     config_paths_arguments,
     fail_unusable,
+    observe_environment,
     resolve_paths,
+    synapse_python_option,
 )
 from maildoctor.cli.exit_status import ExitStatus
 
@@ -22,18 +24,21 @@ def _split(values: tuple[str, ...]) -> list[str]:
 
 @click.command("check", cls=ConfigCommand)
 @config_paths_arguments
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
-              show_default=True, help="Output format.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "sarif"]),
+              default="text", show_default=True,
+              help="Output format (sarif: SARIF 2.1.0 for GitHub code scanning).")
 @click.option("--select", multiple=True, metavar="CODES",
               help="Only these rules (codes, code prefixes like MD3, or names; comma-separated).")
 @click.option("--ignore", multiple=True, metavar="CODES", help="Skip these rules.")
 @click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
 @click.option("--synapse-version", metavar="X.Y[.Z]",
-              help="Check against this Synapse version (default: the newest known).")
+              help="Check against this Synapse version (default: the installed Synapse's, "
+              "else the newest known).")
+@synapse_python_option
 @click.option("--color/--no-color", default=None, help="Force colours on or off.")
 def command(paths: tuple[str, ...], config: tuple[str, ...], fmt: str, select: tuple[str, ...],
             ignore: tuple[str, ...], strict: bool, synapse_version: str | None,
-            color: bool | None) -> None:
+            synapse_python: str | None, color: bool | None) -> None:
     """Check Synapse's email configuration, read exactly as Synapse reads it.
 
     PATHS are config files or directories, in the order you give Synapse's -c options.
@@ -44,6 +49,7 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], fmt: str, select: t
     from maildoctor.errors import ConfigLoadError
 
     synapse_version = checked_synapse_version(synapse_version)
+    environment, synapse_version = observe_environment(synapse_python, synapse_version)
     all_paths = resolve_paths(paths, config)
     selected, ignored = _split(select), _split(ignore)
     unknown = validate_selectors(selected + ignored)
@@ -51,10 +57,15 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], fmt: str, select: t
         raise click.UsageError(f"no rule matches {', '.join(unknown)} (see `maildoctor rules`)")
     try:
         result = check(all_paths, synapse_version=synapse_version, select=selected,
-                       ignore=ignored)
+                       ignore=ignored, environment=environment)
     except ValueError as exc:  # a bad --synapse-version
         raise click.BadParameter(str(exc), param_hint="--synapse-version") from exc
     except ConfigLoadError as exc:
+        if fmt == "sarif":  # the upload still shows where the file broke
+            from maildoctor.render import sarif
+
+            sarif.render_load_error(exc, sys.stdout)
+            sys.stdout.flush()
         fail_unusable(exc)
     renderer = importlib.import_module(f"maildoctor.render.{fmt}")
     renderer.render(result, sys.stdout, color=color)

@@ -20,6 +20,28 @@ def config_paths_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.argument("paths", nargs=-1, type=click.Path())(with_config)
 
 
+def synapse_python_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--synapse-python PATH``: the interpreter Synapse runs under (``none``: do not look)."""
+    return click.option(
+        "--synapse-python", metavar="PATH",
+        help="The python Synapse runs under (its venv's bin/python): its Synapse, Twisted and "
+        "OpenSSL are read from it, and the check runs as that Synapse. Default: look in the "
+        "usual places (Debian's /opt/venvs/matrix-synapse, the container image, "
+        "synapse_homeserver on PATH); `none` to skip.")(func)
+
+
+def observe_environment(synapse_python: str | None, synapse_version: str | None
+                        ) -> tuple[Any, str | None]:
+    """Where Synapse runs, and the version to check as: ``--synapse-version`` when given,
+    else the installed Synapse's (clamped to what maildoctor knows, with a note)."""
+    from maildoctor.host import observe
+
+    environment = observe(synapse_python)
+    if synapse_version is None and environment.checked_as is not None:
+        return environment, environment.checked_as
+    return environment, synapse_version
+
+
 ORDER_KEY = "maildoctor.config_path_order"
 
 

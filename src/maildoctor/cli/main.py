@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "relay": ("relay", "command",
               "Run the local relay Synapse sends through; queue status, retry, drop."),
     "schema": ("schema", "command", "Print a JSON Schema of the email: section (for editors)."),
+    "exporter": ("exporter", "command",
+                 "Serve Prometheus metrics probing many homeservers' mail (/probe?target=)."),
 }
 
 

@@ -13,7 +13,9 @@ from maildoctor.cli.common import (
     ConfigCommand,
     config_paths_arguments,
     fail_unusable,
+    observe_environment,
     resolve_paths,
+    synapse_python_option,
 )
 from maildoctor.cli.exit_status import ExitStatus
 
@@ -41,34 +43,56 @@ MARK = {"ok": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red"),
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="json: the diagnosis, the stages and the findings.")
 @click.option("--synapse-version", metavar="X.Y[.Z]",
-              help="Check the config as this Synapse version reads it (default: newest known).")
+              help="Check the config as this Synapse version reads it (default: the installed "
+              "Synapse's, else the newest known).")
+@synapse_python_option
+@click.option("--resolver", metavar="IP[:PORT]",
+              help="Send every DNS question of the probe to this server (split-horizon DNS, "
+              "tests) instead of the system's resolver.")
+@click.option("--sending-ip", "sending_ips", metavar="IP", multiple=True,
+              help="The public address your mail leaves from, to evaluate SPF for (default: "
+              "smtp_host's addresses when public). Repeatable.")
+@click.option("--no-sender-dns", is_flag=True,
+              help="Skip the sender-dns stage (SPF, DKIM, DMARC of notif_from's domain).")
+@click.option("--no-links", is_flag=True,
+              help="Skip the links stage (the links of Synapse's mails through your proxy).")
 @click.option("--color/--no-color", default=None, help="Force colours on or off.")
 def command(paths: tuple[str, ...], config: tuple[str, ...], to: str | None, timeout: float,
             ca_file: str | None, all_mechanisms: bool, stop_after: str | None,
             allow_plaintext_auth: bool, verbose: bool, fmt: str, synapse_version: str | None,
+            synapse_python: str | None, resolver: str | None,
+            sending_ips: tuple[str, ...], no_sender_dns: bool, no_links: bool,
             color: bool | None) -> None:
     """Probe the SMTP server in Synapse's config and predict what Synapse will do.
 
     Stages: resolve, connect, TLS mode, certificate, greeting, EHLO, STARTTLS, AUTH,
-    envelope (MAIL FROM, and RCPT TO with --to). No mail is sent.
-    Exit status: 0 Synapse would send, 1 it would fail or hang, 2 unusable input.
+    envelope (MAIL FROM, and RCPT TO with --to), then after Synapse's part: sender-dns
+    (will receivers accept mail from notif_from's domain) and links (do the links in the
+    mails reach Synapse through the proxy). No mail is sent.
+    Exit status: 0 Synapse would send and the mail would be accepted, 1 it would fail or
+    hang, receivers will reject it, or its links are dead, 2 unusable input.
     """
     from maildoctor.cli.versions import checked_synapse_version
     from maildoctor.doctor import probe_config
 
     synapse_version = checked_synapse_version(synapse_version)
+    environment, synapse_version = observe_environment(synapse_python, synapse_version)
     from maildoctor.errors import ConfigLoadError
     from maildoctor.render import probe_text
     from maildoctor.smtp.report import ProbeOptions
 
     options = ProbeOptions(timeout=timeout, ca_file=ca_file, to=to,
                            all_mechanisms=all_mechanisms, stop_after=stop_after,
-                           allow_plaintext_auth=allow_plaintext_auth, verbose=verbose)
+                           allow_plaintext_auth=allow_plaintext_auth, verbose=verbose,
+                           resolver=_resolver_option(resolver),
+                           sending_ips=_ip_options(sending_ips),
+                           sender_dns=not no_sender_dns, links=not no_links)
     console = probe_text.make_console(color) if fmt == "text" else None
     try:
         with probe_text.progress(console) as on_stage:
             run = probe_config(resolve_paths(paths, config), options,
-                               synapse_version=synapse_version, on_stage=on_stage)
+                               synapse_version=synapse_version, on_stage=on_stage,
+                               environment=environment)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--synapse-version") from exc
     except ConfigLoadError as exc:
@@ -84,6 +108,29 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str | None, tim
     sys.exit(ExitStatus.OK if diagnosis.ok else ExitStatus.PROBLEMS)
 
 
+def _resolver_option(text: str | None) -> tuple[str, int] | None:
+    from maildoctor.resolver import parse_resolver_address
+
+    if text is None:
+        return None
+    try:
+        return parse_resolver_address(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--resolver") from exc
+
+
+def _ip_options(values: tuple[str, ...]) -> tuple[str, ...]:
+    import ipaddress
+
+    for value in values:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError as exc:
+            raise click.BadParameter(f"{value!r} is not an IP address",
+                                     param_hint="--sending-ip") from exc
+    return values
+
+
 def _json(result: Any, report: Any, diagnosis: Any, verbose: bool) -> dict[str, Any]:
     settings = result.settings
     out: dict[str, Any] = {
@@ -95,6 +142,7 @@ def _json(result: Any, report: Any, diagnosis: Any, verbose: bool) -> dict[str, 
         "diagnosis": diagnosis.to_json(),
         "stages": [s.as_dict() for s in report.stages],
         "findings": [d.to_json() for d in result.diagnostics],
+        "environment": result.environment.to_json() if result.environment else None,
     }
     if verbose:
         out["transcript"] = [line.as_dict() for line in report.transcript]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from maildoctor.config.environment import Environment
 from maildoctor.config.load import LoadedConfig, load
 from maildoctor.config.rules import LintContext, all_rules, run_rules
 from maildoctor.config.schema import NEWEST, Version, parse_version
@@ -17,6 +18,7 @@ class CheckResult:
     config: LoadedConfig
     diagnostics: list[Diagnostic]
     version: Version
+    environment: Environment | None = None
 
     @property
     def settings(self) -> EmailSettings:
@@ -61,8 +63,12 @@ def check(
     synapse_version: str | Version | None = None,
     select: Sequence[str] = (),
     ignore: Sequence[str] = (),
+    environment: Environment | None = None,
 ) -> CheckResult:
     """Check the config at ``paths`` (files or directories, in ``-c`` order).
+
+    ``environment`` is what is known about where Synapse runs (``maildoctor.host`` observes
+    it); the MD6xx rules read it, and say nothing without it.
 
     Raises :class:`maildoctor.errors.ConfigLoadError` when the files cannot be used at all.
     """
@@ -73,10 +79,20 @@ def check(
     else:
         version = parse_version(synapse_version)
     config = load(paths)
-    diagnostics = run_rules(LintContext(config, version))
+    diagnostics = run_rules(LintContext(config, version, environment))
     if select:
         diagnostics = [d for d in diagnostics if _matches(d, select)]
     if ignore:
         diagnostics = [d for d in diagnostics if not _matches(d, ignore)]
     diagnostics.sort(key=sort_key)
-    return CheckResult(config, diagnostics, version)
+    return CheckResult(config, diagnostics, version, environment)
+
+
+def with_environment(result: CheckResult, environment: Environment) -> CheckResult:
+    """``result`` with the where-Synapse-runs rules (MD6xx) run again on more facts (the
+    probe adds the network and the EHLO name); every other finding is kept as it was."""
+    ctx = LintContext(result.config, result.version, environment)
+    kept = [d for d in result.diagnostics if not d.code.startswith("MD6")]
+    found = [d for code, r in all_rules().items() if code.startswith("MD6") for d in r.func(ctx)]
+    diagnostics = sorted(kept + found, key=sort_key)
+    return CheckResult(result.config, diagnostics, result.version, environment)

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["ConfigAdvice", "Provider", "ProviderDataError", "SenderCheck", "TlsMode"]
+__all__ = ["ConfigAdvice", "Provider", "ProviderDataError", "SenderCheck", "SenderDns",
+           "TlsMode"]
 
 #: How Synapse must talk TLS to the provider: implicit TLS (``force_tls: true``), an
 #: opportunistic STARTTLS upgrade that we make mandatory (``require_transport_security``),
@@ -35,6 +36,26 @@ _SENDER_CHECKS: tuple[SenderCheck, ...] = ("account", "domain")
 
 class ProviderDataError(ValueError):
     """A provider data file is malformed (a bug in maildoctor's data, not in the user's input)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SenderDns:
+    """What the provider tells its customers to publish in DNS, so receivers accept the mail.
+
+    ``spf_include`` is the ``include:`` domain for the customer's SPF record (None when the
+    provider publishes SPF for its own bounce domain only); ``dkim_selectors`` are the
+    selector names under ``_domainkey.<your domain>`` the provider documents (empty when the
+    selector is chosen per account: ``dkim_note`` says where to find it);
+    ``envelope_rewritten`` is true when the provider puts its own bounce domain in MAIL FROM
+    unless a custom return-path domain is set up, so SPF cannot align with notif_from's
+    domain. ``sources`` are the provider documents these facts were checked against.
+    """
+
+    spf_include: str | None = None
+    dkim_selectors: tuple[str, ...] = ()
+    dkim_note: str = ""
+    envelope_rewritten: bool = False
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +106,7 @@ class Provider:
     match_port: int | None = None
     default_region: str | None = None
     region_pattern: str | None = None
+    sender_dns: SenderDns | None = None
 
     @property
     def regional(self) -> bool:
@@ -216,6 +238,7 @@ class Provider:
                 "default_region": data.get("default_region"),
                 "region_pattern": data.get("region_pattern"),
                 "sender_check": _sender_check(data, source),
+                "sender_dns": _sender_dns(data.get("sender_dns"), source),
             }
             for key in ("user_example", "user_help", "password_help"):
                 fields[key] = str(data.get(key, ""))
@@ -270,3 +293,21 @@ def _sender_check(data: Mapping[str, Any], source: str) -> SenderCheck | None:
     raise ProviderDataError(f"{source}: sender_check must be one of {', '.join(_SENDER_CHECKS)}")
 
 
+def _sender_dns(item: Any, source: str) -> SenderDns | None:
+    if item is None:
+        return None
+    known = set(SenderDns.__dataclass_fields__)
+    if not isinstance(item, Mapping) or set(item) - known:
+        raise ProviderDataError(f"{source}: sender_dns takes only {sorted(known)}")
+    include = item.get("spf_include")
+    if include is not None and (not isinstance(include, str) or " " in include):
+        raise ProviderDataError(f"{source}: sender_dns.spf_include must be one domain")
+    if not item.get("sources"):
+        raise ProviderDataError(f"{source}: sender_dns needs sources (the provider's docs)")
+    return SenderDns(
+        spf_include=include,
+        dkim_selectors=tuple(str(s) for s in item.get("dkim_selectors", ())),
+        dkim_note=str(item.get("dkim_note", "")),
+        envelope_rewritten=bool(item.get("envelope_rewritten", False)),
+        sources=tuple(str(s) for s in item["sources"]),
+    )

@@ -2,4 +2,4 @@
 ``render(result, stream, *, color=None)``; they are imported only when used."""
 
 FORMATS = {"text": "maildoctor.render.text", "json": "maildoctor.render.json",
-           "github": "maildoctor.render.github"}
+           "github": "maildoctor.render.github", "sarif": "maildoctor.render.sarif"}

@@ -23,6 +23,7 @@ def to_json(result: CheckResult) -> dict[str, Any]:
         "files": [pf.path for pf in result.config.files],
         "summary": {s.value: result.count(s) for s in Severity},
         "diagnostics": [d.to_json() for d in result.diagnostics],
+        "environment": result.environment.to_json() if result.environment else None,
     }
 
 

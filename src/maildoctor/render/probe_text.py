@@ -83,6 +83,12 @@ def render(console: Console, result: Any, report: Any, diagnosis: Any, *,
     console.print()
     if report.stages:
         _stage_table(console, report)
+    _after_the_250(console, report)
+    from maildoctor.render.environment import lines, network_lines
+
+    environment = getattr(result, "environment", None)
+    for text in (*lines(environment, result.version), *network_lines(environment)):
+        console.print(Text(text, style="dim"))
     _other_findings(console, result, diagnosis, report)
     if verbose and report.transcript:
         console.print()
@@ -106,6 +112,39 @@ def _stage_table(console: Console, report: Any) -> None:
             detail = f"{detail}: {st.error}" if detail else st.error
         table.add_row(st.name, Text(mark, style=mstyle), f"{st.seconds:.2f}s", detail)
     console.print(table)
+
+
+LEVEL_STYLE = {"will-fail": ("✗", "red"), "at-risk": ("!", "yellow"), "info": ("·", "dim")}
+
+
+def _after_the_250(console: Console, report: Any) -> None:
+    """What receivers will make of the mail (sender-dns) and whether its links work."""
+    from maildoctor.resolver import printable
+
+    sender = report.stage("sender-dns")
+    findings = sender.facts.get("findings", []) if sender is not None else []
+    links = report.stage("links")
+    broken = [k for k in links.facts.get("links", []) if not k.get("works", True)] \
+        if links is not None else []
+    if not findings and not broken:
+        return
+    console.print()
+    console.print(Text("After the 250 (what receivers and users will see):", style="bold"))
+    for f in findings:
+        mark, style = LEVEL_STYLE.get(f["level"], ("?", ""))
+        console.print(Text(f"  {mark} {f['level']}[{f['code']}] ", style=style)
+                      + Text(printable(f["message"], 500)))
+        if f.get("fix") and f["level"] != "info":
+            console.print(Text("      Fix: ", style="bold green") + Text(printable(f["fix"])))
+        if f.get("record"):
+            console.print(Text("      publish: ", style="bold")
+                          + Text(printable(f["record"], 600)))
+    for link in broken:
+        console.print(Text("  ✗ dead link ", style="red") + Text(printable(link["url"]))
+                      + Text(f": {printable(link['seen'])}", style="dim"))
+        if link.get("fix"):
+            console.print(Text("      Fix: ", style="bold green")
+                          + Text(printable(link["fix"], 600)))
 
 
 def _settled_by_probe(result: Any, report: Any) -> set[str]:

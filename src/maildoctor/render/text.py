@@ -95,8 +95,12 @@ def summary_lines(result: CheckResult) -> Iterator[Line]:
 
 
 def lines(result: CheckResult) -> Iterator[Line]:
+    from maildoctor.render.environment import lines as environment_lines
+
     for d in result.diagnostics:
         yield from diagnostic_lines(result, d)
+    for text in environment_lines(result.environment, result.version):
+        yield [(text, "dim")]
     yield from summary_lines(result)
 
 

@@ -41,6 +41,16 @@ class ProbeOptions:
     allow_plaintext_auth: bool = False
     verbose: bool = False  # also record the side connections (sniffing, re-tries)
     ehlo_name: str | None = None  # default: socket.getfqdn(), what Twisted sends
+    # Every DNS question of the probe goes to this server (ip, port) instead of the system's
+    # resolver: the resolve stage and the after-the-250 stages (--resolver).
+    resolver: tuple[str, int] | None = None
+    sender_dns: bool = True  # the sender-dns stage (SPF, DKIM, DMARC of notif_from's domain)
+    links: bool = True  # the links stage (public_baseurl through the reverse proxy)
+    sending_ips: tuple[str, ...] = ()  # the public address(es) the mail leaves from
+    # The trust store of Synapse's installation (its pyOpenSSL's default paths), used
+    # instead of this Python's when known; ca_file is added to either.
+    trust_cafile: str | None = None
+    trust_capath: str | None = None
 
     def __post_init__(self) -> None:
         if self.stop_after is not None and self.stop_after not in STOP_POINTS:

@@ -47,16 +47,42 @@ def check_host(host: Any) -> tuple[str, str]:
     return "name", ""
 
 
-async def resolve(host: Any, port: int, timeout: float) -> Resolved:
+async def resolve(host: Any, port: int, timeout: float,
+                  server: tuple[str, int] | None = None) -> Resolved:
+    """``server`` (``--resolver``): ask that DNS server for A and AAAA instead of getaddrinfo
+    (no /etc/hosts then, as for any name the server answers)."""
     kind, problem = check_host(host)
     if problem:
         return Resolved(Resolve.INVALID, problem=problem, kind=kind)
     if kind == "ip-literal":
         return Resolved(Resolve.OK, (str(host),), kind=kind)
+    if server is not None:
+        return await _ask_server(str(host), server, timeout, kind)
     try:
         addresses = await lookup(str(host), port, timeout)
     except LookupFailed as exc:
         return Resolved(Resolve(exc.outcome), problem=exc.message, kind=kind)
+    if not addresses:
+        return Resolved(Resolve.NXDOMAIN, problem="the name has no address", kind=kind)
+    return Resolved(Resolve.OK, tuple(addresses), kind=kind)
+
+
+async def _ask_server(host: str, server: tuple[str, int], timeout: float,
+                      kind: str) -> Resolved:
+    from maildoctor.resolver import DnsFailure, Failure, Resolver
+
+    resolver = Resolver(server, timeout=timeout)
+    addresses: list[str] = []
+    for rdtype in ("A", "AAAA"):
+        try:
+            answer = await resolver.aquery(host, rdtype)
+        except DnsFailure as exc:
+            outcome = Resolve.INVALID if exc.kind is Failure.INVALID_NAME else Resolve.TEMPFAIL
+            return Resolved(outcome, problem=exc.detail, kind=kind)
+        if answer.nxdomain:
+            return Resolved(Resolve.NXDOMAIN, problem=f"{resolver.described} says the name "
+                            "does not exist (NXDOMAIN)", kind=kind)
+        addresses.extend(r.address for r in answer.records)
     if not addresses:
         return Resolved(Resolve.NXDOMAIN, problem="the name has no address", kind=kind)
     return Resolved(Resolve.OK, tuple(addresses), kind=kind)

@@ -106,7 +106,8 @@ class Probe(AuthStage):
         self.port, port_problem = port_of(s.smtp_port)
         self.port_problem = port_problem
         self.facts["port"] = self.port
-        found = await resolve(s.smtp_host, self.port or 0, self.options.timeout)
+        found = await resolve(s.smtp_host, self.port or 0, self.options.timeout,
+                              self.options.resolver)
         self.facts["resolve"] = found.outcome
         self.facts["addresses"] = found.addresses
         facts = {"outcome": found.outcome, "kind": found.kind, "addresses": found.addresses}

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import ssl
 from datetime import UTC, datetime
 
@@ -41,8 +42,19 @@ def classify_verify_error(code: int) -> tuple[TlsVerify, str]:
     return VERIFY_CODES.get(code, (TlsVerify.UNTRUSTED, f"openssl-error-{code}"))
 
 
-def verifying_context(ca_file: str | None) -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
+def verifying_context(ca_file: str | None, *, trust_cafile: str | None = None,
+                      trust_capath: str | None = None) -> ssl.SSLContext:
+    """Python's default trust store, or Synapse's (``trust_*``: the file and directory its
+    OpenSSL loads) when known; plus ``ca_file``. A trust path that does not exist is
+    skipped, as OpenSSL skips it: with neither, nothing is trusted, as for Synapse."""
+    if trust_cafile or trust_capath:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, checks names; trusts nothing
+        if trust_cafile and os.path.isfile(trust_cafile):
+            ctx.load_verify_locations(cafile=trust_cafile)
+        if trust_capath and os.path.isdir(trust_capath):
+            ctx.load_verify_locations(capath=trust_capath)
+    else:
+        ctx = ssl.create_default_context()
     if ca_file:
         ctx.load_verify_locations(cafile=ca_file)
     return ctx

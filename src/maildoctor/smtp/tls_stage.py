@@ -34,7 +34,9 @@ class TlsStage(EngineBase):
         return conn
 
     async def _handshake(self, conn: Connection, *, verify: bool) -> None:
-        ctx = (tlsinfo.verifying_context(self.options.ca_file) if verify
+        ctx = (tlsinfo.verifying_context(
+            self.options.ca_file, trust_cafile=self.options.trust_cafile,
+            trust_capath=self.options.trust_capath) if verify
                else tlsinfo.inspecting_context())
         await conn.start_tls(ctx, self.tls_name if verify else (
             None if tlsinfo.is_ip(self.tls_name) else self.tls_name or None),

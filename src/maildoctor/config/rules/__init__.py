@@ -12,6 +12,7 @@ Code ranges:
   MD3xx  transport: TLS mode, ports, authentication settings
   MD4xx  sender and subjects: notif_from, app_name, subject placeholders
   MD5xx  related settings: public_baseurl, registration, templates, MAS
+  MD6xx  where Synapse runs: its installation, network, container (read from an Environment)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from maildoctor.config.environment import Environment
 from maildoctor.config.load import LoadedConfig, PathKey
 from maildoctor.config.schema import Version
 from maildoctor.diagnostics import Diagnostic, Fix, Location, Severity
@@ -43,7 +45,7 @@ class Rule:
 RULES: dict[str, Rule] = {}
 
 # The modules that define rules, imported by :func:`all_rules`.
-RULE_MODULES = ("loading", "keys", "values", "transport", "sender", "related")
+RULE_MODULES = ("loading", "keys", "values", "transport", "sender", "related", "environment")
 
 
 def rule(
@@ -81,11 +83,14 @@ def find_rule(code_or_name: str) -> Rule | None:
 
 
 class LintContext:
-    """What a rule sees: the loaded config, the Synapse version, and helpers to report."""
+    """What a rule sees: the loaded config, the Synapse version, where Synapse runs (when
+    observed), and helpers to report."""
 
-    def __init__(self, config: LoadedConfig, version: Version) -> None:
+    def __init__(self, config: LoadedConfig, version: Version,
+                 environment: Environment | None = None) -> None:
         self.config = config
         self.version = version
+        self.environment = environment
         self.merged: Mapping[Any, Any] = config.merged
         self.settings: EmailSettings = settings_from_config(config.merged)
 

@@ -1,0 +1,171 @@
+"""Synapse's installation: which interpreter runs it, and what that interpreter has installed.
+
+The interpreter is the one given (``--synapse-python``), else the first usual place that
+holds a ``matrix-synapse`` distribution:
+
+- ``/opt/venvs/matrix-synapse/bin/python``: Debian's and Ubuntu's ``matrix-synapse-py3``
+  package (a dh-virtualenv venv);
+- ``/usr/local/bin/python``: the official container image (Synapse in the image's Python);
+- the interpreter named in the ``#!`` line of ``synapse_homeserver`` on ``PATH`` (a pip
+  venv that is activated, or pipx);
+- ``~/synapse/env/bin/python``: the venv of Synapse's own pip instructions;
+- ``/usr/bin/python3``: distributions that package Synapse system-wide (Arch, Fedora...).
+
+A place counts only when a ``matrix_synapse-*.dist-info`` (or ``.egg-info``) directory sits
+in its site-packages, which is a directory listing, not an import. Then the interpreter is
+asked (:mod:`maildoctor.host._ask_interpreter`, run as a script in a subprocess with a
+timeout): never is Synapse or its Twisted imported into maildoctor's process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from maildoctor.config.environment import Installation
+from maildoctor.host.requirements import unmet_requirements
+
+__all__ = ["GIVEN", "USUAL_PLACES", "Place", "ask", "find", "has_synapse", "usual_places"]
+
+GIVEN = "given with --synapse-python"
+ASK_TIMEOUT = 15.0  # a cold interpreter on a busy host; the script itself takes ~0.1 s
+_SCRIPT = Path(__file__).with_name("_ask_interpreter.py")
+_MAX_REPLY = 1 << 20
+
+
+@dataclass(frozen=True)
+class Place:
+    """A usual place for Synapse's interpreter, and what to call it in a report."""
+
+    python: str
+    label: str
+
+
+USUAL_PLACES: tuple[Place, ...] = (
+    Place("/opt/venvs/matrix-synapse/bin/python", "Debian package venv (matrix-synapse-py3)"),
+    Place("/usr/local/bin/python", "the container image's Python"),
+    Place("~/synapse/env/bin/python", "the pip venv of Synapse's install instructions"),
+    Place("/usr/bin/python3", "the system Python"),
+)
+
+
+def _shebang_python(script: str) -> str | None:
+    """The interpreter of a console script, from its ``#!`` line."""
+    try:
+        with open(script, "rb") as fh:
+            first = fh.readline(4096)
+    except OSError:
+        return None
+    if not first.startswith(b"#!"):
+        return None
+    words = first[2:].decode("utf-8", "replace").split()
+    if not words:
+        return None
+    if Path(words[0]).name == "env" and len(words) > 1:  # "#!/usr/bin/env python3"
+        return shutil.which(words[1])
+    return words[0]
+
+
+def usual_places(path_env: str | None = None) -> list[Place]:
+    """The places to look, in order; ``synapse_homeserver`` on ``PATH`` comes third."""
+    places = list(USUAL_PLACES)
+    script = shutil.which("synapse_homeserver", path=path_env)
+    if script is not None:
+        python = _shebang_python(script)
+        if python:
+            places.insert(2, Place(python, f"the interpreter of {script}"))
+    return places
+
+
+def has_synapse(python: str) -> bool:
+    """Whether ``python``'s site-packages hold a matrix-synapse distribution (no import)."""
+    interpreter = Path(os.path.expanduser(python))
+    if not interpreter.exists():
+        return False
+    root = interpreter.parent.parent  # <prefix>/bin/python -> <prefix>
+    patterns = ("lib/python3*/site-packages/matrix_synapse-*", "lib/python3/dist-packages/"
+                "matrix_synapse-*", "lib/python3*/dist-packages/matrix_synapse-*",
+                "lib64/python3*/site-packages/matrix_synapse-*")
+    return any(next(root.glob(p), None) is not None for p in patterns)
+
+
+def find(given: str | None, places: Sequence[Place] | None = None
+         ) -> tuple[Place | None, tuple[str, ...]]:
+    """The interpreter to ask, and the places looked at (empty when ``given``)."""
+    if given is not None:
+        return Place(given, GIVEN), ()
+    looked: list[str] = []
+    for place in usual_places() if places is None else places:
+        looked.append(place.python)
+        if has_synapse(place.python):
+            return Place(os.path.expanduser(place.python), place.label), tuple(looked)
+    return None, tuple(looked)
+
+
+def printable(text: str) -> str:
+    """Another process's words, with control characters shown as escapes."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
+def _str(value: Any) -> str | None:
+    return printable(value) if isinstance(value, str) else None
+
+
+def _parse(place: Place, report: dict[str, Any]) -> Installation:
+    versions = report.get("versions") or {}
+    trust = report.get("twisted_trust") or {}
+    python_ssl = report.get("python_ssl") or {}
+    requires = [str(r) for r in report.get("requires") or []]
+    installed = {str(k): _str(v) for k, v in (report.get("installed") or {}).items()}
+    markers = {str(k): str(v) for k, v in (report.get("markers") or {}).items()}
+    synapse = _str(versions.get("matrix-synapse"))
+    twisted_openssl = _str(trust.get("openssl"))
+    return Installation(
+        python=place.python, found_by=place.label,
+        python_version=_str(report.get("python")),
+        synapse=synapse, twisted=_str(versions.get("twisted")),
+        pyopenssl=_str(versions.get("pyopenssl")),
+        cryptography=_str(versions.get("cryptography")),
+        openssl=twisted_openssl or _str(python_ssl.get("openssl")),
+        trust_cafile=_str(trust.get("cafile")) if twisted_openssl else
+        _str(python_ssl.get("cafile")),
+        trust_capath=_str(trust.get("capath")) if twisted_openssl else
+        _str(python_ssl.get("capath")),
+        trust_source=_str(trust.get("source")) if twisted_openssl else "Python's ssl defaults",
+        unmet=unmet_requirements(requires, installed, markers) if synapse else (),
+        error="" if synapse else "matrix-synapse is not installed for this interpreter",
+    )
+
+
+def ask(place: Place, timeout: float = ASK_TIMEOUT) -> Installation:
+    """Run the query script under ``place.python``; an :class:`Installation` either way."""
+    run = os.path.expanduser(place.python)
+    python = printable(run)  # for messages; ``run`` is what is executed
+    if not os.path.exists(run):
+        return Installation(python, place.label, error=f"{python} does not exist")
+    try:
+        proc = subprocess.run([run, "-I", str(_SCRIPT)], stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return Installation(python, place.label,
+                            error=f"{python} did not answer within {timeout:g} s")
+    except OSError as exc:
+        return Installation(python, place.label,
+                            error=f"{python} cannot be run: {exc.strerror or exc}")
+    if proc.returncode != 0 or len(proc.stdout) > _MAX_REPLY:
+        last = printable(proc.stderr.decode("utf-8", "replace").strip()).split("\\n")[-1:]
+        return Installation(python, place.label, error=f"{python} is not a Python 3 that "
+                            f"maildoctor can ask (exit {proc.returncode}) {last[0][:200]}".strip())
+    try:
+        report = json.loads(proc.stdout)
+    except ValueError:
+        return Installation(python, place.label, error=f"{python} gave an unreadable answer")
+    if not isinstance(report, dict):
+        return Installation(python, place.label, error=f"{python} gave an unreadable answer")
+    return _parse(Place(python, place.label), report)
