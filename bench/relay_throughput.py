@@ -280,8 +280,8 @@ relay     unix  - - n - - smtp
 async def push(port: int, mails: list[tuple[str, bytes]], connections: int,
                limit: float) -> tuple[float, dict[str, float], int]:
     """Send every mail; (start time, Message-ID -> time of its 250, failures)."""
+    from maildoctor.config.settings import settings_from_config
     from maildoctor.mailer import Mailer
-    from maildoctor.synapse.settings import settings_from_config
 
     settings = settings_from_config({"email": {"smtp_host": HOST, "smtp_port": port,
                                                "enable_tls": False}})

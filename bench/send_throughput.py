@@ -114,8 +114,8 @@ def run_sink() -> int:
 
 def engine_ours(port: int, count: int, concurrency: int, message: bytes,
                 chain: bool = True) -> int:
+    from maildoctor.config.settings import settings_from_config
     from maildoctor.mailer import Mail, Mailer
-    from maildoctor.synapse.settings import settings_from_config
 
     settings = settings_from_config({"email": {"smtp_host": HOST, "smtp_port": port}})
 
@@ -214,12 +214,12 @@ LABELS = {"synapse": "Synapse's way", "smtplib": "smtplib, conn/mail",
 
 
 PREIMPORTS = {
-    "ours": ("maildoctor.mailer", "maildoctor.synapse.settings"),
+    "ours": ("maildoctor.mailer", "maildoctor.config.settings"),
     "synapse": ("twisted.internet.reactor", "twisted.internet.endpoints", "twisted.mail.smtp"),
     "twisted-nodelay": ("twisted.internet.reactor", "twisted.internet.endpoints",
                         "twisted.mail.smtp"),
     "smtplib": ("smtplib",),
-    "ours-unchained": ("maildoctor.mailer", "maildoctor.synapse.settings"),
+    "ours-unchained": ("maildoctor.mailer", "maildoctor.config.settings"),
 }
 
 

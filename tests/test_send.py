@@ -100,7 +100,7 @@ def test_synapse_engine_says_where_to_find_the_queue_id(tmp_path: Path,
     ``EngineResult.reply`` field), say so and where to look instead."""
     from dataclasses import fields
 
-    from maildoctor.synapse.twisted_engine import EngineResult
+    from maildoctor.synapse.engine.twisted_engine import EngineResult
 
     server = smtp_server()
     cfg = _config(tmp_path, server.port)
@@ -138,3 +138,23 @@ def test_json_has_a_version_and_the_next_step(tmp_path: Path, smtp_server: Any) 
                                      "--dry-run", "--format", "json"])
     assert built.exit_code == 0
     assert json.loads(built.output)["version"] == 1
+
+
+def test_a_password_cut_at_hash_is_a_warning_and_send_goes_ahead(tmp_path: Path,
+                                                                 smtp_server: Any) -> None:
+    """Issue 10 item 5: `smtp_pass: s3cret #with comment` is read as `s3cret`, which may be
+    what was meant: check warns with both readings (lengths, never the text) and send runs."""
+    server = smtp_server()
+    cfg = _config(tmp_path, server.port)
+    cfg.write_text(cfg.read_text().replace("smtp_pass: 's3cret'",
+                                           "smtp_pass: s3cret #with comment"))
+    checked = CliRunner().invoke(cli, ["check", str(cfg)])
+    assert checked.exit_code == 0, checked.output
+    assert "warning[MD204]" in checked.output
+    assert "the 6 characters before ` #`" in checked.output
+    assert "the 20 characters up to the end of the line" in checked.output
+    assert "s3cret" not in checked.output and "with comment" not in checked.output
+    sent = CliRunner().invoke(cli, ["send", str(cfg), "--to", "alice@example.org",
+                                    "--timeout", "10"])
+    assert sent.exit_code == 0, sent.output
+    assert len(server.wait_for_messages(1)) == 1

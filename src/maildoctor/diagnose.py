@@ -22,12 +22,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from maildoctor.causes import Kind, cause_for
+from maildoctor.config.settings import EmailSettings
 from maildoctor.diagnostics import Diagnostic, Location, Severity
 from maildoctor.replies import Blame, Meaning, Reply, classify
 from maildoctor.smtp.facts import AuthAttempt, Connect, Resolve, ServerFacts, Speaks, TlsVerify
 from maildoctor.smtp.parse import offered_mechanisms, twisted_auth_mechanisms
-from maildoctor.synapse.model import Outcome
-from maildoctor.synapse.settings import EmailSettings
+from maildoctor.synapse.model.predict import Outcome
 
 SYNAPSE_MECHS = ("CRAM-MD5", "LOGIN", "PLAIN")
 
@@ -367,7 +367,7 @@ def explain_auth(ev: Evidence) -> Diagnosis | None:
     offered = ev.offered
     usable = [m for m in SYNAPSE_MECHS if m in twisted_auth_mechanisms(ev.caps)]
     if s.require_auth and not usable and (f.ehlo_lines or f.ehlo_tls_lines):
-        from maildoctor.synapse import twisted_caps
+        from maildoctor.smtp import twisted_caps
 
         why = twisted_caps.why_no_usable_auth(twisted_caps.parse_capabilities(ev.caps))
         tls_would_help = not s.starttls_enabled and (
@@ -485,11 +485,11 @@ def explain_dialogue(ev: Evidence) -> Diagnosis | None:
 
 
 def explain_where_synapse_runs(ev: Evidence) -> Diagnosis | None:
-    """The machine, not the config (MD6xx findings, from ``maildoctor.host``): Synapse's
-    installation cannot start or cannot mail; its host has no route to smtp_host's family;
-    ``localhost`` in a container is the container itself. The network causes count only
-    when the probe's connection really failed."""
-    blocker = next((d for d in ev.findings if d.code in ("MD601", "MD602")
+    """The machine, not the config (MD6xx findings, from ``maildoctor.host``, and MD110 for
+    the release installed): Synapse's installation cannot start or cannot mail; its host
+    has no route to smtp_host's family; ``localhost`` in a container is the container
+    itself. The network causes count only when the probe's connection really failed."""
+    blocker = next((d for d in ev.findings if d.code in ("MD110", "MD601", "MD602")
                     and d.severity is Severity.ERROR), None)
     failed = ev.facts.connect not in (None, Connect.OK)
     if blocker is None and failed:

@@ -12,7 +12,7 @@ from maildoctor.config.check import CheckResult, check, with_environment
 from maildoctor.config.environment import Environment
 from maildoctor.diagnose import Diagnosis, Evidence, diagnose
 from maildoctor.smtp.report import ProbeOptions, ProbeReport
-from maildoctor.synapse.model import Outcome, predict
+from maildoctor.synapse.model.predict import Outcome, predict
 
 
 @dataclass

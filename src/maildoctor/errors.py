@@ -7,6 +7,7 @@ Each carries its context as data, so that explanations read fields, never the me
     MaildoctorError
     ├── ConfigLoadError          a config file is unusable (unreadable, not YAML, too big...)
     ├── UsageError               bad command-line input
+    ├── StorageError             the relay's queue could not be written (disk full, I/O error)
     └── SMTPFailure              .stage, .code, .reply (.enhanced, .meaning) say where and what
         ├── NotConfiguredError   the config cannot send at all (e.g. no password with a user)
         ├── ResolveError         the host name does not resolve (.outcome)
@@ -45,6 +46,12 @@ class MaildoctorError(Exception):
 
 class UsageError(MaildoctorError):
     """Bad command-line input."""
+
+
+class StorageError(MaildoctorError, OSError):
+    """The relay's queue file could not be written durably (disk full, I/O error, read-only).
+
+    Transient by nature: the relay answers ``452 4.3.1`` and tries again later."""
 
 
 class ConfigLoadError(MaildoctorError):

@@ -5,6 +5,9 @@ A :class:`Redactor` knows every secret in play and every encoded form an SMTP
 dialogue can carry (base64 of the password, of ``user\\0user\\0pass`` and
 ``\\0user\\0pass`` for AUTH PLAIN, the CRAM-MD5 response is a digest and safe),
 and replaces them in any text before it leaves the process.
+:func:`mask_line` and :func:`mask_excerpt` hide the value of a secret-looking key in a line of
+config shown as an excerpt (``smtp_pass``, ``smpt_pass``, ``*_secret``, ``*password*``,
+``*token*``), a misspelt key's included.
 """
 
 from __future__ import annotations
@@ -24,6 +27,31 @@ NOT_SECRET = re.compile(r"reset|config|provider|policy|enabled|_path$|_file$|lif
 
 def is_secret_key(key: str) -> bool:
     return bool(SECRET_KEY.search(key)) and not NOT_SECRET.search(key)
+
+
+SECRET_LINE = re.compile(
+    r"^(?P<head>\s*(?:-\s+)?[\"']?(?P<key>[A-Za-z0-9_.-]+)[\"']?\s*:)(?P<value>.*)$"
+)
+
+
+def mask_line(line: str) -> str:
+    """Replace the value on a line that sets a secret-looking key."""
+    m = SECRET_LINE.match(line)
+    if not m or not m.group("value").strip() or not is_secret_key(m.group("key")):
+        return line
+    value = m.group("value")
+    lead = value[: len(value) - len(value.lstrip())]
+    return f"{m.group('head')}{lead}{MASK}"
+
+
+def mask_excerpt(line: str, path: str, line_no: int, key_line: int | None) -> str:
+    """The line to show for a finding at ``path``. Besides :func:`mask_line`, a secret's value
+    written on a line of its own (``smtp_pass:``, the password below it) is masked whole."""
+    shown = mask_line(line)
+    if (shown == line and is_secret_key(path.rsplit(".", 1)[-1]) and key_line is not None
+            and line_no != key_line and line.strip()):
+        return line[: len(line) - len(line.lstrip())] + MASK
+    return shown
 
 
 class Secret:

@@ -10,14 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from maildoctor.secrets import MASK, Redactor
-from maildoctor.synapse.logs import (
+from maildoctor.synapse.logs.records import (
     MAX_CONTINUATION,
     last_exception,
     read_records,
     redact,
     strip_prefix,
 )
-from maildoctor.synapse.logs_scan import MAX_EXCERPT, classify_exception, scan
+from maildoctor.synapse.logs.scan import MAX_EXCERPT, classify_exception, scan
 
 RECORD = ("2026-11-27 10:00:00,123 - synapse.handlers.send_email - 193 - INFO - POST-1 - "
           "Sending email to x@example.org")

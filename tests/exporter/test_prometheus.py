@@ -96,7 +96,8 @@ def config_from_example(exporter_address: str) -> dict[str, Any]:
 
 def test_real_prometheus_scrapes_two_targets(
         running_exporter: ExporterServer,
-        prometheus_server: Callable[..., PrometheusServer]) -> None:
+        prometheus_server: Callable[..., PrometheusServer], promtool: Promtool,
+        tmp_path: Path) -> None:
     address = f"127.0.0.1:{running_exporter.port}"
     alerts = (CONTRIB / "alerts.yml").read_text(encoding="utf-8")
     prom = prometheus_server(config_from_example(address), files={"alerts.yml": alerts})
@@ -124,3 +125,29 @@ def test_real_prometheus_scrapes_two_targets(
     prom.wait_until(lambda: prom.query('up{job="maildoctor_exporter"}') == {address: 1.0},
                     SCRAPE_WAIT, "the exporter's own metrics")
     assert prom.query("maildoctor_exporter_targets") == {address: 2.0}
+
+    # What this Prometheus scraped, held for 20 minutes, fires the shipped alert for the
+    # smpt_pass homeserver only, in promtool's rule tests.
+    scraped = prom.api("query", query="maildoctor_probe_success")["result"]
+    series = [{"series": "maildoctor_probe_success{" + ", ".join(
+                   f'{k}="{v}"' for k, v in sorted(item["metric"].items())
+                   if k != "__name__") + "}",
+               "values": f"{float(item['value'][1]):g}x20"} for item in scraped]
+    shipped = yaml.safe_load((CONTRIB / "alerts_test.yml").read_text(encoding="utf-8"))
+    (annotations,) = [a["exp_annotations"] for t in shipped["tests"]
+                      for case in t["alert_rule_test"]
+                      if case["alertname"] == "MaildoctorMailBroken"
+                      for a in case["exp_alerts"]]  # the same instance name: smpt-pass
+    fired = [{"exp_labels": {"severity": "critical", **{
+        k: v for k, v in item["metric"].items() if k != "__name__"}},
+              "exp_annotations": annotations}
+             for item in scraped if item["metric"]["instance"] == "smpt-pass"]
+    unit = {"rule_files": ["alerts.yml"], "evaluation_interval": "1m",
+            "tests": [{"interval": "1m", "input_series": series,
+                       "alert_rule_test": [{"eval_time": "16m",
+                                            "alertname": "MaildoctorMailBroken",
+                                            "exp_alerts": fired}]}]}
+    (tmp_path / "alerts.yml").write_text(alerts, encoding="utf-8")
+    (tmp_path / "scraped_test.yml").write_text(yaml.safe_dump(unit), encoding="utf-8")
+    result = promtool("test", "rules", "scraped_test.yml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr

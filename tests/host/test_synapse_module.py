@@ -105,3 +105,37 @@ def test_a_bad_module_config_is_a_located_config_error(module_harness: SynapseHa
     with module_harness.run(None, {"modules": [bad]}) as run:
         assert run.no_start is not None
         assert "probe_interval" in (run.no_start.message or "") + run.no_start.log_tail
+
+
+@pytest.fixture(scope="module")
+def bare_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynapseHarness]:
+    """The plain test Synapse (no maildoctor dependencies installed), started without the
+    fork server so that each run's PYTHONPATH can put maildoctor's source alone in front."""
+    python = os.environ.get("MAILDOCTOR_SYNAPSE_PYTHON")
+    if not python or not Path(python).exists():
+        pytest.fail("MAILDOCTOR_SYNAPSE_PYTHON is not set: run the tests through `make test`",
+                    pytrace=False)
+    harness = SynapseHarness(python, tmp_path_factory.mktemp("synapse-bare"), fork=False)
+    try:
+        yield harness
+    finally:
+        harness.close()
+
+
+def test_missing_dependencies_never_stop_synapse(bare_harness: SynapseHarness,
+                                                 smtp_server: Any) -> None:
+    """maildoctor on the path but its own dependencies (aiosmtplib...) absent: the start-up
+    check still runs (it needs only what Synapse has), the probe says it could not run, and
+    Synapse serves."""
+    import maildoctor
+
+    source = str(Path(maildoctor.__file__).resolve().parents[1])
+    server = smtp_server(credentials={USER: PASSWORD})
+    with bare_harness.run(_email(server, smpt_pass=PASSWORD), {"modules": [MODULE]},
+                          env={"PYTHONPATH": source}) as run:
+        assert run.no_start is None, run.no_start
+        text = _wait_for(run, "maildoctor probe:")
+    assert [line for line in _lines(text, "ERROR") if "maildoctor: MD101" in line]
+    (probe,) = [line for line in _lines(text, "ERROR") if "maildoctor probe:" in line]
+    assert "could not run" in probe and "aiosmtplib" in probe
+    assert PASSWORD not in text

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from maildoctor.config.settings import settings_from_config
 from maildoctor.mailer import RetryPolicy, SyncMailer, Timeouts
-from maildoctor.synapse.settings import settings_from_config
 
 from .conftest import PASSWORD, TLS_NAME, USER
 

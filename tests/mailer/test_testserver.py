@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from maildoctor import errors
+from maildoctor.config.settings import settings_from_config
 from maildoctor.mailer import RetryPolicy, SyncMailer, Timeouts
-from maildoctor.synapse.settings import settings_from_config
 from maildoctor.testing.server import Fault, ServerOptions, TestServer
 
 from .helpers import MESSAGE

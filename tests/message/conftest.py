@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from maildoctor.synapse.message import BuiltMessage, build_message
-from maildoctor.synapse.settings import settings_from_config
-from maildoctor.synapse.templating import TemplateSet
+from maildoctor.config.settings import settings_from_config
+from maildoctor.synapse.mail.message import BuiltMessage, build_message
+from maildoctor.synapse.mail.templating import TemplateSet
 
 BASE_CONFIG: dict[str, Any] = {
     "server_name": "example.org",

@@ -61,7 +61,7 @@ def test_check_reports_undefined_variables(runner: CliRunner, tmp_path: Path) ->
     result = runner.invoke(cli, ["templates", "check", str(config)])
     assert result.exit_code == 1
     path = tmp_path / "custom" / "registration.txt"
-    assert f"error: {path}:2: uses 'linkk' is undefined" in result.output
+    assert f"error: {path}:2: uses 'linkk', which Synapse never passes" in result.output
     assert "renders it as empty text" in result.output
     assert f"warning: {path}:3:" in result.output
 
@@ -168,7 +168,7 @@ def test_synapse_helpers_are_stubbed_and_the_rest_checked(
     result = runner.invoke(cli, ["templates", "check", str(config)])
     assert result.exit_code == 1
     assert "info: " in result.output and "uses mail.css from Synapse's built-in" in result.output
-    assert "uses 'lnk' is undefined" in result.output
+    assert "uses 'lnk', which Synapse never passes" in result.output
 
 
 def test_undefined_variable_in_an_unrendered_block_is_an_error(

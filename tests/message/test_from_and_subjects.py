@@ -7,7 +7,7 @@ import email.header
 
 import pytest
 
-from maildoctor.synapse.message import MessageBuildError, format_from, subject_problems
+from maildoctor.synapse.mail.message import MessageBuildError, format_from, subject_problems
 
 from .conftest import Build
 

@@ -8,7 +8,7 @@ import urllib.parse
 
 import pytest
 
-from maildoctor.synapse.message import KINDS
+from maildoctor.synapse.mail.message import KINDS
 
 from .conftest import Build
 

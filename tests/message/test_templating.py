@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from maildoctor.synapse.templating import (
+from maildoctor.synapse.mail.templating import (
     BUILTIN_DIR,
     EXPIRY,
     NOTIF,

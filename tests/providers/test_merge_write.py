@@ -11,7 +11,7 @@ import yaml
 from click.testing import CliRunner
 
 from maildoctor.cli.init import command as init_command
-from maildoctor.providers.merge import MergeError, merge_email_block
+from maildoctor.config.merge_block import MergeError, merge_email_block
 
 ORIGINAL = 'server_name: "example.org"   # keep\nreport_stats: false\n'
 BLOCK = "email:\n  smtp_host: smtp.example.org\n  notif_from: 'M <n@example.org>'\n"

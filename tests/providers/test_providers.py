@@ -267,7 +267,7 @@ def test_init_merge_creates_a_private_new_file(tmp_path: Path) -> None:
 
 
 def test_merge_replaces_final_and_flow_blocks_and_refuses_broken_results() -> None:
-    from maildoctor.providers.merge import MergeError, merged_text
+    from maildoctor.config.merge_block import MergeError, merged_text
 
     block = render_email_block(PROVIDERS["gmail"])
     text, replaced = merged_text("a: 1\nemail:\n  smtp_host: x\n# trailing\n", block,

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from maildoctor.config.settings import settings_from_config
 from maildoctor.relay import Queue, Relay, RelayOptions
-from maildoctor.synapse.settings import settings_from_config
 
 RelayFactory = Callable[..., Relay]
 

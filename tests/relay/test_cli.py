@@ -8,13 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
 from maildoctor.cli.relay import command as relay_cli
 from maildoctor.cli.relay import parse_hostport
+from maildoctor.config.settings import settings_from_config
 from maildoctor.relay import Queue, relay_email_block
-from maildoctor.synapse.settings import settings_from_config
 from tests.relay.conftest import RelayFactory, plain_upstream, send, wait_until
 
 
@@ -178,3 +179,40 @@ def test_status_lists_refused_recipients(sink: Any, relay_factory: RelayFactory,
     data = json.loads(_run("status", "--queue", queue_path, "--format", "json").output)
     assert data["bounces"][0]["refused"] == {
         "gone@example.org": "550 5.1.1 <gone@example.org>: User unknown"}
+
+
+UNUSABLE_UPSTREAMS = {
+    "email-list": ("email:\n  - smtp_host: mail.example.org\n", "email: is a list"),
+    "email-string": ("email: smtp.example.org\n", "email: is a string"),
+    "email-null": ("email:\nserver_name: example.org\n", "email: is null"),
+    "email-empty-mapping": ("email: {}\n", "email: is empty"),
+    "empty-file": ("", "is empty"),
+    "no-email-block": ("server_name: example.org\n", "has no email: block"),
+    "port-too-big": ("email:\n  smtp_host: 127.0.0.1\n  smtp_port: 70000\n",
+                     "email.smtp_port 70000 is out of range"),
+    "port-zero": ("email:\n  smtp_host: 127.0.0.1\n  smtp_port: 0\n",
+                  "email.smtp_port 0 is out of range"),
+    "port-quoted": ("email:\n  smtp_host: 127.0.0.1\n  smtp_port: '587'\n",
+                    "email.smtp_port is a string"),
+    "port-list": ("email:\n  smtp_host: 127.0.0.1\n  smtp_port: [587]\n",
+                  "email.smtp_port is a list"),
+    "host-empty": ("email:\n  smtp_host: ''\n", "email.smtp_host is a string (empty)"),
+    "host-list": ("email:\n  smtp_host: [a, b]\n", "email.smtp_host is a list"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNUSABLE_UPSTREAMS))
+def test_run_refuses_an_upstream_it_cannot_deliver_with(name: str, tmp_path: Path) -> None:
+    """Exit 2 with the place to fix, before listening: never a relay that answers 250 and then
+    fails (or crashes on) every delivery."""
+    text, expected = UNUSABLE_UPSTREAMS[name]
+    config = tmp_path / "upstream.yaml"
+    config.write_text(text)
+    queue_file = tmp_path / "q.sqlite3"
+    result = CliRunner().invoke(relay_cli, ["run", str(config), "--queue", str(queue_file),
+                                            "--listen", "127.0.0.1:0"])
+    assert result.exit_code == 2, result.output
+    assert expected in result.output, result.output
+    assert str(config) in result.output  # located
+    assert "Traceback" not in result.output
+    assert not queue_file.exists()  # refused before anything was created

@@ -178,7 +178,7 @@ def test_port_in_use_fails_start(closed_port: int, queue_path: str, tmp_path: An
         first.stop(timeout=5)
 
 
-def test_queue_write_failure_answers_451_and_keeps_running(
+def test_queue_write_failure_answers_452_and_keeps_running(
         smtp_server: Any, relay_factory: RelayFactory, queue_path: str,
         caplog: pytest.LogCaptureFixture) -> None:
     import logging
@@ -193,7 +193,8 @@ def test_queue_write_failure_answers_451_and_keeps_running(
     with smtplib.SMTP("127.0.0.1", relay.port, timeout=5) as client:
         with pytest.raises(smtplib.SMTPDataError) as refused:
             client.sendmail("a@example.org", ["b@example.org"], b"Subject: x\r\n\r\nx\r\n")
-        assert refused.value.smtp_code == 451
+        assert refused.value.smtp_code == 452
+        assert refused.value.smtp_error.startswith(b"4.3.1 ")
         assert client.noop()[0] == 250  # the session carries on
     wait_until(lambda: any("event=queue-read-failed" in r.getMessage() for r in caplog.records),
                what="the delivery loop hitting the broken queue")

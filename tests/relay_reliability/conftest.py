@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from maildoctor.synapse.settings import settings_from_config
+from maildoctor.config.settings import settings_from_config
 
 # Short enough that a test sees several retries within a second or two.
 FAST_RETRY = {"retry_base": 0.1, "retry_max": 0.5}

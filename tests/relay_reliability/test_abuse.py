@@ -181,12 +181,53 @@ def test_disallowed_client(running: RunningRelay, upstream: TestServer) -> None:
 
 
 def test_connection_flood(running: RunningRelay, upstream: TestServer) -> None:
-    """200 clients that connect and then say nothing do not lock out a real one."""
+    """200 clients that connect and then say nothing do not lock out a real one: past the
+    cap (50, Postfix's smtpd_client_connection_count_limit) the longest-idle session is told
+    421 and closed to make room, so at most 50 stay open."""
     idle = [RawClient(running.port) for _ in range(200)]
     try:
-        assert all(client.reply()[0] == 220 for client in idle)
+        replies = [client.reply() for client in idle]
+        assert {code for code, _ in replies} <= {220, 421, 0}, replies
+        closed = 0
+        for client, (code, text) in zip(idle, replies, strict=True):
+            if code == 220:
+                code, text = client.reply() if _readable(client) else (220, "")
+            if code in (421, 0):
+                closed += 1
+                assert code == 0 or text.startswith("421 4.4.2"), text
+        assert closed >= 150, f"only {closed} of 200 idle clients were closed"
         still_relays(running, upstream, "flood")
     finally:
         for client in idle:
             client.close()
     assert running.counts() == {"queued": 0, "delivered": 1, "dead": 0}
+
+
+def _readable(client: RawClient) -> bool:
+    """True if the relay has said something more (or closed) within a second."""
+    import select
+
+    return bool(client.buffer) or bool(select.select([client.sock], [], [], 1.0)[0])
+
+
+def test_recipient_limit(relay_factory: RelayFactory, upstream: TestServer) -> None:
+    """RCPT TO past the limit gets 452 4.5.3 (Postfix's smtpd_recipient_limit); the mail
+    goes to the recipients accepted before it, never to the others."""
+    running = relay_factory({"smtp_host": HOST, "smtp_port": upstream.port,
+                             "enable_tls": False}, max_recipients=5)
+    client = RawClient(running.port)
+    try:
+        assert client.reply()[0] == 220
+        assert client.command(b"EHLO x.test")[0] == 250
+        assert client.command(b"MAIL FROM:<a@example.org>")[0] == 250
+        codes = [client.command(f"RCPT TO:<r{n}@example.org>".encode()) for n in range(8)]
+        assert [c for c, _ in codes] == [250] * 5 + [452] * 3, codes
+        assert codes[-1][1] == "452 4.5.3 Too many recipients"
+        assert client.command(b"DATA")[0] == 354
+        client.sock.sendall(b"Message-ID: <many@relay.test>\r\nSubject: many\r\n\r\nx\r\n.\r\n")
+        assert client.reply()[0] == 250
+    finally:
+        client.close()
+    wait_until(lambda: running.counts()["delivered"] == 1, timeout=10, what="delivered")
+    (message,) = running.records("delivered")
+    assert message.recipients == tuple(f"r{n}@example.org" for n in range(5))

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from maildoctor import errors
+from maildoctor.config.settings import settings_from_config
 from maildoctor.mailer.sync import SyncMailer
 from maildoctor.replies import Reply, parse_reply_line
 from maildoctor.reply_catalogue import CatalogueError, Entry, _entry, entries
-from maildoctor.synapse.settings import settings_from_config
 from maildoctor.testing.server import ServerOptions
 
 # Where the Mailer meets each stage's reply on the test server.

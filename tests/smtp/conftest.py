@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from maildoctor.config.settings import EmailSettings, settings_from_config
 from maildoctor.smtp.report import ProbeOptions, ProbeReport
 from maildoctor.smtp.stages import run_probe
-from maildoctor.synapse.settings import EmailSettings, settings_from_config
 from maildoctor.testing.server import TestServer
 
 PASSWORD = "s3cret"

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import socket
 
+from maildoctor.config.settings import settings_from_config
 from maildoctor.smtp.facts import Connect, Resolve, Speaks, TlsVerify
 from maildoctor.smtp.report import ProbeOptions, StageResult
 from maildoctor.smtp.stages import SNIFF_BUDGET, run_probe
-from maildoctor.synapse.settings import settings_from_config
 
 from .conftest import Serve, probe, settings_for, statuses
 

@@ -203,7 +203,7 @@ CAPS_NONE = ("mail.test", "AUTH LOGIN")
 ])
 def test_starttls_decision(config: dict[str, Any], caps: tuple[str, ...], upgrade: bool,
                            words: str) -> None:
-    from maildoctor.synapse.settings import settings_from_config
+    from maildoctor.config.settings import settings_from_config
 
     settings = settings_from_config({"email": {"smtp_host": "mail.invalid", **config}})
     decided, why = starttls_decision(settings, caps)

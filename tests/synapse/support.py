@@ -11,6 +11,7 @@ import ssl
 from dataclasses import replace
 from typing import Any
 
+from maildoctor.config.settings import EmailSettings, settings_from_config
 from maildoctor.smtp.facts import (
     AuthAttempt,
     Connect,
@@ -20,9 +21,8 @@ from maildoctor.smtp.facts import (
     Speaks,
     TlsVerify,
 )
-from maildoctor.synapse.model import Outcome
-from maildoctor.synapse.settings import EmailSettings, settings_from_config
-from maildoctor.synapse.twisted_engine import EngineResult, send_like_synapse
+from maildoctor.synapse.engine.twisted_engine import EngineResult, send_like_synapse
+from maildoctor.synapse.model.predict import Outcome
 from maildoctor.testing.ports import free_port
 
 USER, PASSWORD = "synapse@example.org", "s3cret"

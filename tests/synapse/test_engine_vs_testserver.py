@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from maildoctor.smtp.facts import AuthAttempt, Connect, Reply, ServerFacts, Speaks, TlsVerify
-from maildoctor.synapse.model import predict
+from maildoctor.synapse.model.predict import predict
 from maildoctor.testing.server import TestServer
 from tests.synapse.support import (
     FROM,

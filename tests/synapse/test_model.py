@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+import maildoctor.synapse.model.predict as model
+from maildoctor.config.settings import settings_from_config
 from maildoctor.secrets import Secret
 from maildoctor.smtp.facts import (
     AuthAttempt,
@@ -24,10 +26,8 @@ from maildoctor.smtp.facts import (
     Speaks,
     TlsVerify,
 )
-from maildoctor.synapse import model
-from maildoctor.synapse.model import predict
-from maildoctor.synapse.outcome import AUTH_REQUIRED_TEXT, HTTP_500, NO_RESPONSE
-from maildoctor.synapse.settings import settings_from_config
+from maildoctor.synapse.model.outcome import AUTH_REQUIRED_TEXT, HTTP_500, NO_RESPONSE
+from maildoctor.synapse.model.predict import predict
 
 TW = "twisted.mail._except."
 NET = "twisted.internet.error."

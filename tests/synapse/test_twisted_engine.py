@@ -23,7 +23,7 @@ import trustme
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from maildoctor.smtp.facts import Connect, Reply, Resolve, ServerFacts, Speaks, TlsVerify
-from maildoctor.synapse.model import predict
+from maildoctor.synapse.model.predict import predict
 from tests.synapse.support import (
     FROM,
     PASSWORD,
@@ -330,8 +330,9 @@ def test_missing_twisted_names_the_extra() -> None:
     """With Twisted unimportable, the engine says how to install it (in a clean process)."""
     code = (
         "import sys; sys.modules['twisted'] = None\n"
-        "from maildoctor.synapse.twisted_engine import TwistedMissingError, send_like_synapse\n"
-        "from maildoctor.synapse.settings import settings_from_config\n"
+        "from maildoctor.synapse.engine.twisted_engine import (\n"
+        "    TwistedMissingError, send_like_synapse)\n"
+        "from maildoctor.config.settings import settings_from_config\n"
         "s = settings_from_config({'email': {'notif_from': 'a@b.c'}})\n"
         "try:\n"
         "    send_like_synapse(s, 'a@b.c', 'd@e.f', b'x')\n"

@@ -101,7 +101,7 @@ def resolve_paths(paths: tuple[str, ...], config: tuple[str, ...]) -> list[str]:
 
 def fail_unusable(exc: ConfigLoadError) -> NoReturn:
     """Print a located, traceback-free message for an unusable config and exit 2."""
-    from maildoctor.render.excerpt import mask_line
+    from maildoctor.secrets import mask_line
 
     err = sys.stderr
     click.secho(f"maildoctor: {exc}", fg="red", bold=True, file=err)

@@ -1,8 +1,8 @@
 """``maildoctor explain [LOGFILE|-]``: find and explain email failures in Synapse's logs.
 
 Thin layer: read lines lazily (file, ``.gz`` file or stdin), scan them
-(:mod:`maildoctor.synapse.logs_scan`), explain each group
-(:mod:`maildoctor.synapse.logs_explain`, narrowed by ``--config`` when given), render.
+(:mod:`maildoctor.synapse.logs.scan`), explain each group
+(:mod:`maildoctor.synapse.logs.explain`, narrowed by ``--config`` when given), render.
 Everything printed went through the log redactor first.
 """
 
@@ -44,7 +44,7 @@ def _config(paths: tuple[str, ...]) -> tuple[Any, Any]:
     from maildoctor.config.check import check
     from maildoctor.errors import ConfigLoadError
     from maildoctor.secrets import Redactor
-    from maildoctor.synapse.logs_explain import ConfigFacts
+    from maildoctor.synapse.logs.explain import ConfigFacts
 
     try:
         result = check(list(paths))
@@ -125,8 +125,8 @@ def command(logfile: str | None, config: tuple[str, ...], fmt: str, color: bool 
     output; `-` or nothing reads standard input. Exit status: 0 no email failure found,
     1 failures found, 2 unreadable input or config.
     """
-    from maildoctor.synapse.logs_explain import explain_group
-    from maildoctor.synapse.logs_scan import scan
+    from maildoctor.synapse.logs.explain import explain_group
+    from maildoctor.synapse.logs.scan import scan
 
     facts, redactor = _config(config)
     source = "stdin" if logfile in (None, "-") else str(logfile)

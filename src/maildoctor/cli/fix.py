@@ -24,8 +24,7 @@ def mask_lines(lines: list[str]) -> list[str]:
     ``'********'``), so a fix that only quotes a password still shows. Lines indented below
     a secret's key (a value written on the following lines) are masked whole. A comment
     after a secret is not shown: it may be part of the password (MD204)."""
-    from maildoctor.render.excerpt import SECRET_LINE
-    from maildoctor.secrets import MASK, is_secret_key
+    from maildoctor.secrets import MASK, SECRET_LINE, is_secret_key
 
     out: list[str] = []
     below: int | None = None  # indentation of the secret key whose value may continue
@@ -101,20 +100,24 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], show_diff: bool, un
     """
     from maildoctor.cli.check import _split
     from maildoctor.config.check import check
-    from maildoctor.config.fix import plan, write
+    from maildoctor.config.fix import plan_checked, write
     from maildoctor.errors import ConfigLoadError
 
     all_paths = resolve_paths(paths, config)
     try:
         result = check(all_paths, synapse_version=synapse_version, select=_split(select),
                        ignore=_split(ignore))
-        fixes = plan(result.config, result.diagnostics, unsafe=unsafe_fixes)
+        fixes, rolled_back = plan_checked(result.config, result.diagnostics, result.version,
+                                          unsafe=unsafe_fixes)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--synapse-version") from exc
     except ConfigLoadError as exc:
         fail_unusable(exc)
     applied = 0
     said: set[tuple[str, str, str]] = set()
+    for rb in rolled_back:
+        click.echo(f"not fixed: {rb.diagnostic.code} {rb.diagnostic.message} ({rb.reason})",
+                   err=True)
     for ff in fixes:
         for d, why in ff.skipped:
             if (d.code, d.message, why) not in said:

@@ -2,7 +2,7 @@
 
 The block comes from the provider library (:mod:`maildoctor.providers`). With
 ``--merge PATH`` it goes into an existing config through
-:func:`maildoctor.providers.merge.merge_email_block` (atomic, with a ``.bak``); the
+:func:`maildoctor.config.merge_block.merge_email_block` (atomic, with a ``.bak``); the
 password stays a placeholder that ``maildoctor check`` flags (MD206) until it is filled in.
 """
 
@@ -87,7 +87,7 @@ def _print_or_merge(block: str, merge_path: str | None, force: bool,
     if merge_path is None:
         sys.stdout.write(block)
         sys.exit(ExitStatus.OK)
-    from maildoctor.providers.merge import MergeError, merge_email_block
+    from maildoctor.config.merge_block import MergeError, merge_email_block
 
     try:
         result = merge_email_block(merge_path, block, force=force)

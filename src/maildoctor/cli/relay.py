@@ -56,13 +56,25 @@ queue_option = click.option(
     show_default=f"${QUEUE_ENV} or {DEFAULT_QUEUE}", help="The relay's queue file.")
 
 
-def _open_queue(path: str) -> Any:
+def _open_queue(path: str, *, write: bool = False) -> Any:
+    """The queue, read-only unless ``write`` (status and list work on a read-only mount)."""
     from maildoctor.errors import UsageError
     from maildoctor.relay.queue import Queue
 
     try:
-        return Queue(path, create=False)
+        return Queue(path, create=False, readonly=not write)
     except UsageError as exc:
+        click.echo(f"maildoctor: {exc}", err=True)
+        sys.exit(ExitStatus.UNUSABLE)
+
+
+def _write_or_exit(change: Any) -> Any:
+    """Run a change to the queue; a refused write (disk full, read-only) exits 2 with why."""
+    from maildoctor.errors import StorageError
+
+    try:
+        return change()
+    except StorageError as exc:
         click.echo(f"maildoctor: {exc}", err=True)
         sys.exit(ExitStatus.UNUSABLE)
 
@@ -97,12 +109,22 @@ def command() -> None:
               help="Longest wait between retries, in seconds.")
 @click.option("--max-age", type=click.FloatRange(1), default=5 * 86400.0, show_default=True,
               help="Give up (dead-letter) on a message this many seconds old.")
+@click.option("--fallback", "fallback_path", type=click.Path(dir_okay=False), metavar="CONFIG",
+              help="A second upstream (a Synapse-style config like CONFIG), used when the "
+              "first fails with a connection error or a 4xx (Postfix's smtp_fallback_relay).")
+@click.option("--keep", type=click.FloatRange(0), default=7 * 86400.0, show_default=True,
+              help="Seconds a delivered message stays listed before it is pruned.")
+@click.option("--max-connections", type=click.IntRange(1, 10000), default=50,
+              show_default=True, help="Client sessions at once; idle ones make room.")
+@click.option("--max-recipients", type=click.IntRange(1, 100000), default=1000,
+              show_default=True, help="Recipients per message (452 4.5.3 above).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True)
 def run(paths: tuple[str, ...], config: tuple[str, ...], listen: str, queue_path: str,
         allow: tuple[str, ...], metrics: str | None, xoauth2_token_file: str | None,
         xoauth2_token_command: str | None, ca_file: str | None, concurrency: int,
         max_size: int, retry_base: float, retry_max: float, max_age: float,
+        fallback_path: str | None, keep: float, max_connections: int, max_recipients: int,
         log_level: str) -> None:
     """Run the relay in the foreground, delivering to the server in CONFIG's email: block.
 
@@ -113,10 +135,11 @@ def run(paths: tuple[str, ...], config: tuple[str, ...], listen: str, queue_path
     import logging
 
     from maildoctor.config.load import load
+    from maildoctor.config.settings import settings_from_config
     from maildoctor.errors import ConfigLoadError, MaildoctorError
     from maildoctor.relay import Relay, RelayOptions
     from maildoctor.relay.logs import KeyValueFormatter
-    from maildoctor.synapse.settings import settings_from_config
+    from maildoctor.relay.upstream_config import check_upstream
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(KeyValueFormatter())
@@ -127,6 +150,11 @@ def run(paths: tuple[str, ...], config: tuple[str, ...], listen: str, queue_path
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's chatter
     try:
         loaded = load(resolve_paths(paths, config))
+        check_upstream(loaded)
+        fallback = None
+        if fallback_path is not None:
+            fallback = load([fallback_path])
+            check_upstream(fallback, "the --fallback config")
     except ConfigLoadError as exc:
         fail_unusable(exc)
     host, port = parse_hostport(listen, DEFAULT_PORT)
@@ -141,7 +169,9 @@ def run(paths: tuple[str, ...], config: tuple[str, ...], listen: str, queue_path
             max_message_size=max_size, retry_base=retry_base, retry_max=retry_max,
             max_age=max_age, concurrency=concurrency, metrics_port=metrics_port,
             metrics_host=metrics_host, xoauth2_token_file=xoauth2_token_file,
-            xoauth2_token_command=xoauth2_token_command)
+            xoauth2_token_command=xoauth2_token_command,
+            fallback=settings_from_config(fallback.merged) if fallback else None, keep=keep,
+            max_connections=max_connections, max_recipients=max_recipients)
         Relay(options).run_forever()
     except (MaildoctorError, OSError) as exc:
         click.echo(f"maildoctor relay: {exc}", err=True)
@@ -186,18 +216,21 @@ def status(queue_path: str, fmt: str) -> None:
     age = f" (oldest accepted {_ago(oldest)})" if oldest is not None else ""
     click.echo(f"  queued {counts['queued']}{age}, delivered {counts['delivered']}, "
                f"dead {counts['dead']}")
+    with_roles = sum(1 for up in upstreams if up.role) > 1
     for up in upstreams:
+        role = f" ({up.role})" if up.role and with_roles else ""
         if up.failing:
             since = _ago(now - up.error_at) if up.error_at else "?"
             last_ok = _ago(now - up.ok_at) if up.ok_at else "never"
-            click.echo(f"upstream {up.upstream}: FAILING (last error {since}, last delivery "
-                       f"{last_ok})")
+            click.echo(f"upstream {up.upstream}{role}: FAILING (last error {since}, last "
+                       f"delivery {last_ok})")
             click.echo(f"  cause: {up.last_error}")
             if up.last_fix:
                 click.echo(f"  fix:   {up.last_fix}")
         else:
-            click.echo(f"upstream {up.upstream}: ok (last delivery "
-                       f"{_ago(now - up.ok_at) if up.ok_at else 'never'})")
+            click.echo(f"upstream {up.upstream}{role}: ok (last delivery "
+                       f"{_ago(now - up.ok_at) if up.ok_at else 'never'}"
+                       f"{f', {up.delivered} delivered' if with_roles else ''})")
     if dead:
         click.echo("dead letters (`maildoctor relay retry ID` sends one again):")
         for m in dead:
@@ -237,7 +270,8 @@ def retry(queue_path: str, message_id: int | None, all_: bool) -> None:
     """Make a queued or dead message (or --all) due now. Exit 1 if nothing matched."""
     if (message_id is None) == (not all_):
         raise click.UsageError("give a message ID or --all (not both)")
-    changed = _open_queue(queue_path).retry(None if all_ else message_id)
+    changed = _write_or_exit(lambda: _open_queue(queue_path, write=True).retry(
+        None if all_ else message_id))
     click.echo(f"{changed} message(s) will be tried again now")
     sys.exit(ExitStatus.OK if changed else ExitStatus.PROBLEMS)
 
@@ -247,7 +281,7 @@ def retry(queue_path: str, message_id: int | None, all_: bool) -> None:
 @click.argument("message_id", type=int)
 def drop(queue_path: str, message_id: int) -> None:
     """Delete a message from the queue for good. Exit 1 if there is no such message."""
-    if _open_queue(queue_path).drop(message_id):
+    if _write_or_exit(lambda: _open_queue(queue_path, write=True).drop(message_id)):
         click.echo(f"message {message_id} dropped")
         return
     click.echo(f"maildoctor: no message {message_id} in {queue_path}", err=True)

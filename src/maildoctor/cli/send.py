@@ -67,8 +67,8 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str, kind: str,
     from maildoctor.config.check import check
     from maildoctor.diagnostics import Severity
     from maildoctor.errors import ConfigLoadError, MaildoctorError
-    from maildoctor.synapse.message import build_message
-    from maildoctor.synapse.templating import TemplateSet
+    from maildoctor.synapse.mail.message import build_message
+    from maildoctor.synapse.mail.templating import TemplateSet
 
     try:
         result = check(resolve_paths(paths, config))
@@ -147,7 +147,7 @@ def _send_native(settings: Any, sender: str, to: str, data: bytes, timeout: floa
 
 def _send_synapse(settings: Any, sender: str, to: str, data: bytes, timeout: float,
                   ca_file: str | None, info: dict[str, Any]) -> bool:
-    from maildoctor.synapse.twisted_engine import TwistedMissingError, send_like_synapse
+    from maildoctor.synapse.engine.twisted_engine import TwistedMissingError, send_like_synapse
 
     try:
         res = send_like_synapse(settings, sender, to, data, watchdog=timeout, ca_file=ca_file)

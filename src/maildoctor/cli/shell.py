@@ -18,8 +18,8 @@ from maildoctor.cli.common import (
     resolve_paths,
 )
 from maildoctor.cli.exit_status import ExitStatus
+from maildoctor.config.settings import settings_from_config
 from maildoctor.smtp.interactive import ShellOptions, run_shell
-from maildoctor.synapse.settings import settings_from_config
 
 
 @click.command("shell", cls=ConfigCommand)

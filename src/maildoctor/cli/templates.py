@@ -18,13 +18,13 @@ from maildoctor.cli.common import ConfigCommand, config_paths_arguments, resolve
 from maildoctor.cli.exit_status import ExitStatus
 from maildoctor.diagnostics import Severity
 from maildoctor.errors import ConfigLoadError
-from maildoctor.synapse.template_check import (
+from maildoctor.synapse.mail.template_check import (
     check_templates,
     describe_render_error,
     preview_kinds,
     render_preview,
 )
-from maildoctor.synapse.templating import BUILTIN_DIR, TemplateSet
+from maildoctor.synapse.mail.templating import BUILTIN_DIR, TemplateSet
 
 
 def load_config(paths: tuple[str, ...]) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from maildoctor.config.environment import Environment
 from maildoctor.config.load import LoadedConfig, load
 from maildoctor.config.rules import LintContext, all_rules, run_rules
 from maildoctor.config.schema import NEWEST, Version, parse_version
+from maildoctor.config.settings import EmailSettings
 from maildoctor.diagnostics import Diagnostic, Severity, sort_key
-from maildoctor.synapse.settings import EmailSettings
 
 
 @dataclass
@@ -22,7 +22,7 @@ class CheckResult:
 
     @property
     def settings(self) -> EmailSettings:
-        from maildoctor.synapse.settings import settings_from_config
+        from maildoctor.config.settings import settings_from_config
 
         return settings_from_config(self.config.merged)
 

@@ -13,8 +13,8 @@ mode kept, symlinks followed, numbered backups, refused when the file changed).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -30,9 +30,13 @@ from maildoctor.config.load import (
     read_text,
 )
 from maildoctor.config.safe_write import FixError, file_digest, replace_file
-from maildoctor.diagnostics import Applicability, Diagnostic, Edit
+from maildoctor.diagnostics import Applicability, Diagnostic, Edit, Severity
 
-__all__ = ["FileFix", "FixError", "file_digest", "plan", "planned_config", "replace_file",
+if TYPE_CHECKING:
+    from maildoctor.config.schema import Version
+
+__all__ = ["FileFix", "FixError", "RolledBack", "added_errors", "error_keys", "file_digest",
+           "moved_value_paths", "plan", "plan_checked", "planned_config", "replace_file",
            "scalar_text", "write"]
 
 SUPPORTED = {"rename-key", "set-value", "quote-value", "delete-key", "insert-key", "move-key"}
@@ -344,6 +348,109 @@ def planned_config(config: LoadedConfig) -> LoadedConfig:
             origin[key] = pf
         merged.update(pf.data)
     return LoadedConfig(list(config.files), list(config.skipped), merged, origin, overrides)
+
+
+@dataclass(frozen=True)
+class RolledBack:
+    """A fix left out because, applied with the others, it gave the config an error it did
+    not have (``caused``): fixes are checked together, as Synapse will read them."""
+
+    diagnostic: Diagnostic
+    caused: tuple[Diagnostic, ...]
+
+    @property
+    def reason(self) -> str:
+        first = self.caused[0]
+        more = f" and {len(self.caused) - 1} more" if len(self.caused) > 1 else ""
+        return (f"rolled back: with the other fixes it would add error {first.code} "
+                f"({first.message}){more}, which the config does not have now")
+
+
+def error_keys(diagnostics: Iterable[Diagnostic]) -> set[tuple[str, str]]:
+    return {_key(d) for d in diagnostics if d.severity is Severity.ERROR}
+
+
+def _key(d: Diagnostic) -> tuple[str, str]:
+    """An error's identity across edits: its rule and config path (lines move)."""
+    loc = d.location
+    return d.code, (loc.path if loc is not None and loc.path else d.message)
+
+
+def moved_value_paths(diagnostics: Iterable[Diagnostic]) -> set[str]:
+    """Where renames and moves put a value the admin wrote (``email.notif_form`` ->
+    ``email.notif_from``): an error there after the fix was already in the input, under a
+    name Synapse ignored, so it is revealed by the fix, not made by it."""
+    out: set[str] = set()
+    for d in diagnostics:
+        for e in d.fix.edits if d.fix else ():
+            if e.action == "rename-key":
+                out.add(".".join([*_split(e.path)[:-1], str(e.value)]))
+            elif e.action == "move-key" and e.value:
+                out.add(f"{e.value}.{_split(e.path)[-1]}")
+    return out
+
+
+def added_errors(before: set[tuple[str, str]], after: Iterable[Diagnostic],
+                 applied: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """What makes ``after`` worse than the input: the errors it did not have (an error of a
+    renamed or moved value only counts when there are more errors than before: see
+    :func:`moved_value_paths`)."""
+    moved = moved_value_paths(applied)
+    errors = [d for d in after if d.severity is Severity.ERROR]
+    new = [d for d in errors if _key(d) not in before]
+    made = [d for d in new
+            if not any(_key(d)[1] == p or _key(d)[1].startswith(p + ".") for p in moved)]
+    if made:
+        return made
+    return new if len({_key(d) for d in errors}) > len(before) else []
+
+
+def _new_errors(config: LoadedConfig, version: Version, before: set[tuple[str, str]],
+                applied: Iterable[Diagnostic]) -> list[Diagnostic]:
+    from maildoctor.config.rules import LintContext, run_rules
+
+    after = run_rules(LintContext(planned_config(config), version))
+    return added_errors(before, after, applied)
+
+
+def plan_checked(config: LoadedConfig, diagnostics: Sequence[Diagnostic], version: Version, *,
+                 unsafe: bool = False) -> tuple[list[FileFix], list[RolledBack]]:
+    """:func:`plan`, then every rule run again on the planned result: a fix that makes the
+    config gain an error (say ``require_transport_security: true`` added next to
+    ``enable_tls: false``, which stops Synapse) is rolled back and reported, and the others
+    are planned again without it. The result never has an error the input did not have."""
+    from maildoctor.config.rules import LintContext, run_rules
+
+    before = error_keys(run_rules(LintContext(config, version)))
+    candidates = list(diagnostics)
+    rolled: list[RolledBack] = []
+    while True:
+        trial = replace(config, files=list(config.files))
+        fixes = plan(trial, candidates, unsafe=unsafe)
+        applied = [d for ff in fixes for d in ff.applied]
+        new = _new_errors(trial, version, before, applied)
+        if not new or not applied:
+            config.files[:] = trial.files
+            return fixes, rolled
+        culprit = _culprit(config, candidates, applied, version, before, unsafe=unsafe)
+        candidates = [d for d in candidates if d is not culprit]
+        rolled.append(RolledBack(culprit, tuple(new)))
+
+
+def _culprit(config: LoadedConfig, candidates: list[Diagnostic], applied: list[Diagnostic],
+             version: Version, before: set[tuple[str, str]], *, unsafe: bool) -> Diagnostic:
+    """The applied fix whose absence removes the new errors: unsafe fixes are tried first,
+    then the others, last planned first. Failing that, the last unsafe (or last) fix."""
+    def rank(d: Diagnostic) -> int:
+        return 0 if d.fix and d.fix.applicability is Applicability.UNSAFE else 1
+
+    order = sorted(reversed(applied), key=rank)
+    for suspect in order:
+        trial = replace(config, files=list(config.files))
+        fixes = plan(trial, [d for d in candidates if d is not suspect], unsafe=unsafe)
+        if not _new_errors(trial, version, before, [d for ff in fixes for d in ff.applied]):
+            return suspect
+    return order[0]
 
 
 def write(ff: FileFix, *, backup: bool = True) -> str | None:

@@ -26,7 +26,7 @@ from maildoctor.config.schema import (
     email_keys_for,
     subject_keys_for,
 )
-from maildoctor.config.schema_model import as_version
+from maildoctor.config.schema.model import as_version
 
 __all__ = ["DRAFT", "email_schema", "whole_file_schema"]
 

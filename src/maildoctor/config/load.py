@@ -29,7 +29,7 @@ import yaml
 
 from maildoctor.diagnostics import Location
 from maildoctor.errors import ConfigLoadError
-from maildoctor.secrets import MASK
+from maildoctor.secrets import MASK, mask_line
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 100
@@ -77,9 +77,21 @@ class Node:
 
 @dataclass(frozen=True)
 class Duplicate:
+    """A key written twice in one mapping. When both values are mappings, ``first_keys`` and
+    ``later_keys`` are their keys: PyYAML keeps only the later mapping, whole."""
+
     path: PathKey
     first: Node
     later: Node
+    first_keys: tuple[Any, ...] | None = None
+    later_keys: tuple[Any, ...] | None = None
+
+    @property
+    def lost_keys(self) -> list[str]:
+        """Keys of the first mapping that the later one does not have (lost without a word)."""
+        if self.first_keys is None or self.later_keys is None:
+            return []
+        return sorted({str(k) for k in self.first_keys} - {str(k) for k in self.later_keys})
 
 
 @dataclass
@@ -235,8 +247,6 @@ def _mask_quoted(message: str) -> str:
 
 
 def _is_secret_line(text: str, index: int) -> bool:
-    from maildoctor.render.excerpt import mask_line
-
     lines = text.splitlines()
     return index < len(lines) and mask_line(lines[index]) != lines[index]
 
@@ -294,6 +304,7 @@ class _Indexer:
         self.seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             first_at: dict[Any, Node] = {}
+            first_value: dict[Any, yaml.Node] = {}
             for key_node, value_node in node.value:
                 self.count += 1
                 if self.count > MAX_NODES:
@@ -306,8 +317,11 @@ class _Indexer:
                 child = (*path, key)
                 entry = self._node(key_node, value_node)
                 if key in first_at:
-                    self.pf.duplicates.append(Duplicate(child, first_at[key], entry))
+                    self.pf.duplicates.append(Duplicate(
+                        child, first_at[key], entry, self._keys_of(first_value[key]),
+                        self._keys_of(value_node)))
                 first_at.setdefault(key, entry)
+                first_value.setdefault(key, value_node)
                 self.pf.nodes[child] = entry  # last wins, as in PyYAML
                 self.walk(value_node, child, depth + 1)
         elif isinstance(node, yaml.SequenceNode):
@@ -319,6 +333,12 @@ class _Indexer:
                 child = (*path, i)
                 self.pf.nodes[child] = self._node(item, item)
                 self.walk(item, child, depth + 1)
+
+    def _keys_of(self, node: yaml.Node) -> tuple[Any, ...] | None:
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        return tuple(self._key(k) for k, _v in node.value
+                     if k.tag != "tag:yaml.org,2002:merge")
 
     def _key(self, key_node: yaml.Node) -> Any:
         if isinstance(key_node, yaml.ScalarNode):

@@ -1,7 +1,7 @@
 """``Mailer``: send mails through the SMTP server a Synapse config names, quickly and with
 an exception that says what went wrong.
 
-- Built from :class:`~maildoctor.synapse.settings.EmailSettings`, so it connects the way
+- Built from :class:`~maildoctor.config.settings.EmailSettings`, so it connects the way
   Synapse would (host, port, implicit TLS, STARTTLS, tls name, AUTH) but never hangs:
   every step has a timeout (:class:`Timeouts`).
 - Connections are pooled (``concurrency`` at most) and reused across mails; a connection
@@ -27,12 +27,12 @@ from types import TracebackType
 from typing import Literal, NamedTuple
 
 from maildoctor import errors
+from maildoctor.config.settings import EmailSettings
 from maildoctor.mailer.failures import Where
 from maildoctor.mailer.pipeline import Job, JobQueue, run_chain
 from maildoctor.mailer.retry import RetryPolicy
 from maildoctor.mailer.session import Endpoint, Outcome, Session, Timeouts, tls_context
 from maildoctor.secrets import Redactor
-from maildoctor.synapse.settings import EmailSettings
 
 SYNAPSE_ORDER = ("cram-md5", "login", "plain")
 """Twisted's fixed preference (spec twisted-smtp.md 2.4)."""

@@ -13,8 +13,8 @@ from types import TracebackType
 from typing import Any
 
 from maildoctor import errors
+from maildoctor.config.settings import EmailSettings
 from maildoctor.mailer.mailer import Mail, Mailer, SendResult
-from maildoctor.synapse.settings import EmailSettings
 
 
 class SyncMailer:

@@ -57,3 +57,27 @@ class KeyValueFormatter(logging.Formatter):
         if record.exc_info:
             text += " traceback=" + quote(self.formatException(record.exc_info))
         return text
+
+
+class Throttle:
+    """At most one log line per ``interval`` seconds for one kind of trouble.
+
+    A full disk or exhausted file descriptors fail every request in the same way, many
+    times a second; one line per interval, with how many were left out, says all of it."""
+
+    def __init__(self, interval: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._last: dict[str, float] = {}
+        self._skipped: dict[str, int] = {}
+
+    def due(self, key: str) -> int | None:
+        """None: stay silent; else log now, and the number of lines left out since the last."""
+        now = self._clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval:
+            self._skipped[key] = self._skipped.get(key, 0) + 1
+            return None
+        self._last[key] = now
+        return self._skipped.pop(key, 0)

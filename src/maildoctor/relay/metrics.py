@@ -22,8 +22,28 @@ class Counters:
 
     accepted: int = 0
     rejected_clients: int = 0
+    store_failures: int = 0
+    """Mails answered 452 because the queue could not be written."""
     failures: Counter[str] = field(default_factory=Counter)
     """Failed delivery attempts by reason (``connect``, ``auth``, ``recipient``...)."""
+    upstream_failures: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Failed delivery attempts by (upstream, reason)."""
+    delivered: Counter[str] = field(default_factory=Counter)
+    """Mails delivered since start, by upstream."""
+    refused_connections: int = 0
+    """Client connections answered 421: too many at once, or out of file descriptors."""
+    refused_recipients: int = 0
+    """RCPT TO answered 452 4.5.3: over the recipients-per-message limit."""
+
+
+@dataclass(frozen=True)
+class UpstreamState:
+    """One upstream as the metrics show it."""
+
+    name: str
+    role: str
+    up: bool
+    slowed: int
 
 
 @dataclass(frozen=True)
@@ -31,6 +51,8 @@ class Snapshot:
     counts: dict[str, int]
     oldest_age: float | None
     counters: Counters
+    upstreams: tuple[UpstreamState, ...] = ()
+    parked: int = 0
 
 
 def render(snapshot: Snapshot) -> str:
@@ -61,7 +83,41 @@ def render(snapshot: Snapshot) -> str:
     metric("rejected_clients_total", "counter",
            "Connections refused because the client is not in the allow-list, since start.",
            [("", snapshot.counters.rejected_clients)])
+    counters = snapshot.counters
+    metric("refused_connections_total", "counter",
+           "Connections answered 421 (too many at once, or out of file descriptors).",
+           [("", counters.refused_connections)])
+    metric("refused_recipients_total", "counter",
+           "RCPT TO answered 452 4.5.3 (over the recipients-per-message limit).",
+           [("", counters.refused_recipients)])
+    metric("store_failures_total", "counter",
+           "Mails answered 452 4.3.1 because the queue could not be written (disk full).",
+           [("", counters.store_failures)])
+    metric("unrecorded_outcomes", "gauge",
+           "Delivery outcomes held in memory until the queue's disk has room again.",
+           [("", snapshot.parked)])
+    ups = snapshot.upstreams
+    metric("upstream_up", "gauge",
+           "1 unless the last attempts at this upstream failed for a server-side reason.",
+           [(_labels(upstream=u.name, role=u.role), 1 if u.up else 0) for u in ups])
+    metric("upstream_slowed", "gauge",
+           "Throttling level of the upstream (0: full speed; more: slower).",
+           [(_labels(upstream=u.name, role=u.role), u.slowed) for u in ups])
+    metric("upstream_delivered_total", "counter", "Mails delivered since start, by upstream.",
+           [(_labels(upstream=u.name, role=u.role), counters.delivered[u.name]) for u in ups])
+    metric("upstream_deliveries_failed_total", "counter",
+           "Failed delivery attempts since start, by upstream and reason.",
+           [(_labels(upstream=name, reason=reason), count) for (name, reason), count
+            in sorted(counters.upstream_failures.items())])
     return "\n".join(out) + "\n"
+
+
+def _labels(**labels: str) -> str:
+    """``{a="x",b="y"}`` with the exposition format's escapes (upstream names come from a
+    config file)."""
+    def escape(text: str) -> str:
+        return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return "{" + ",".join(f'{k}="{escape(v)}"' for k, v in labels.items()) + "}"
 
 
 def _number(value: float) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from maildoctor import errors
-from maildoctor.synapse.settings import EmailSettings
+from maildoctor.config.settings import EmailSettings
 
 DEFAULT_QUEUE = "/var/lib/maildoctor/relay.sqlite3"
 DEFAULT_PORT = 2525
@@ -71,6 +71,9 @@ class RelayOptions:
     """Everything the relay needs. Times are seconds; sizes are bytes."""
 
     upstream: EmailSettings
+    fallback: EmailSettings | None = None
+    """A second upstream, tried when the first fails with a connection error or any
+    non-permanent error (Postfix's ``smtp_fallback_relay``)."""
     listen_host: str = "127.0.0.1"
     listen_port: int = DEFAULT_PORT
     """0 picks any free port (read it back from ``Relay.port``)."""
@@ -83,6 +86,13 @@ class RelayOptions:
     max_age: float = 5 * 86400
     """A message still undelivered this long after it was accepted is dead-lettered."""
     concurrency: int = 4
+    keep: float = 7 * 86400
+    """Delivered messages are forgotten this long after delivery (``relay list`` history)."""
+    max_connections: int = 50
+    """Client sessions at once (Postfix's smtpd_client_connection_count_limit); when full,
+    the longest-idle session is closed to make room, else the newcomer hears 421."""
+    max_recipients: int = 1000
+    """RCPT TO per message (Postfix's smtpd_recipient_limit); more get 452 4.5.3."""
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     xoauth2_token_file: str | None = None
@@ -120,19 +130,26 @@ class RelayOptions:
                                     "max_age > 0")
         if self.max_message_size <= 0:
             raise errors.UsageError("max_message_size must be positive")
+        if self.keep < 0 or self.max_connections < 1 or self.max_recipients < 1:
+            raise errors.UsageError("keep must be >= 0, max_connections and max_recipients "
+                                    ">= 1")
         self._refuse_loop()
 
     def _refuse_loop(self) -> None:
         """An upstream that is the relay itself (easy to do: give ``relay run`` the
         homeserver.yaml that ``init --relay`` just rewrote) would pass every mail round in
         circles."""
-        host, port = self.upstream.smtp_host, self.upstream.smtp_port
-        if (isinstance(host, str) and is_loopback(host) and self.listen_port != 0
-                and str(port) == str(self.listen_port)):
-            raise errors.UsageError(
-                f"the email: block points at the relay itself ({host}:{port}): give the relay "
-                "a config whose email: block names the upstream server (your provider), not "
-                "the homeserver.yaml that points Synapse at the relay")
+        for which, settings in (("email: block", self.upstream),
+                                ("fallback's email: block", self.fallback)):
+            if settings is None:
+                continue
+            host, port = settings.smtp_host, settings.smtp_port
+            if (isinstance(host, str) and is_loopback(host) and self.listen_port != 0
+                    and str(port) == str(self.listen_port)):
+                raise errors.UsageError(
+                    f"the {which} points at the relay itself ({host}:{port}): give the relay "
+                    "a config whose email: block names the upstream server (your provider), "
+                    "not the homeserver.yaml that points Synapse at the relay")
 
     @property
     def uses_xoauth2(self) -> bool:

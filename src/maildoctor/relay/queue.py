@@ -25,10 +25,12 @@ record); those it refused *temporarily* get a new queued row of their own.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import os
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +38,7 @@ from typing import Any
 from maildoctor import errors
 
 STATES = ("queued", "delivered", "dead")
+WAL_LIMIT = 8 * 1024 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -121,6 +124,16 @@ class QueuedMessage:
 
 
 @dataclass(frozen=True)
+class UpstreamError:
+    """What went wrong at one upstream, as ``relay status`` shows it."""
+
+    upstream: str
+    error: str
+    reason: str
+    fix: str
+
+
+@dataclass(frozen=True)
 class UpstreamStatus:
     """The last outcome the relay saw for one upstream server."""
 
@@ -130,6 +143,10 @@ class UpstreamStatus:
     last_fix: str | None
     error_at: float | None
     ok_at: float | None
+    role: str | None = None
+    """``primary`` or ``fallback`` as the relay last started; None for older files."""
+    delivered: int = 0
+    """Delivered messages this upstream took, among those still kept (``--keep``)."""
 
     @property
     def failing(self) -> bool:
@@ -137,7 +154,8 @@ class UpstreamStatus:
         return self.error_at is not None and (self.ok_at is None or self.error_at > self.ok_at)
 
     def to_json(self) -> dict[str, Any]:
-        return {"upstream": self.upstream, "failing": self.failing,
+        return {"upstream": self.upstream, "role": self.role, "failing": self.failing,
+                "delivered": self.delivered,
                 "last_error": self.last_error, "reason": self.last_reason,
                 "fix": self.last_fix, "error_at": self.error_at, "ok_at": self.ok_at}
 
@@ -154,23 +172,44 @@ def _row(row: Sequence[Any], data: bytes | None = None) -> QueuedMessage:
 class Queue:
     """The queue file at ``path``. ``create=False`` refuses a missing file (for the CLI)."""
 
-    def __init__(self, path: str, *, create: bool = True, max_age: float = 5 * 86400) -> None:
-        if not create and not os.path.exists(path):
+    def __init__(self, path: str, *, create: bool = True, max_age: float = 5 * 86400,
+                 readonly: bool = False) -> None:
+        if (not create or readonly) and not os.path.exists(path):
             raise errors.UsageError(f"there is no relay queue at {path} (has the relay run? "
                                     "give its --queue)")
         self.path = path
         self.max_age = max_age
+        self.readonly = readonly
         try:
+            if readonly:
+                # mode=ro: nothing is created or changed, so `relay status` works on a
+                # read-only mount or as a monitoring user who may only read the file.
+                self._db = sqlite3.connect(f"file:{urllib.parse.quote(path)}?mode=ro",
+                                           uri=True, timeout=10.0, isolation_level=None,
+                                           check_same_thread=False)
+                self._db.execute("SELECT 1 FROM messages LIMIT 1").fetchall()
+                self._full = True
+                self._has_role = "role" in self._columns("upstreams")
+                return
             # isolation_level=None: we issue BEGIN IMMEDIATE/COMMIT ourselves, so a
             # transaction is exactly what each method says it is.
             self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None,
                                        check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
+            # A WAL file that once grew large is cut back after a checkpoint.
+            self._db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
             self._full = True
             self._db.executescript(_SCHEMA)
+            if "role" not in self._columns("upstreams"):
+                self._db.execute("ALTER TABLE upstreams ADD COLUMN role TEXT")
+            self._has_role = True
         except sqlite3.Error as exc:
-            raise errors.UsageError(f"cannot open the relay queue {path}: {exc}") from exc
+            how = "read" if readonly else "open"
+            raise errors.UsageError(f"cannot {how} the relay queue {path}: {exc}") from exc
+
+    def _columns(self, table: str) -> set[str]:
+        return {row[1] for row in self._db.execute(f"PRAGMA table_info({table})").fetchall()}
 
     def close(self) -> None:
         self._db.close()
@@ -180,23 +219,50 @@ class Queue:
         """Run ``statements`` in one transaction; the rowid of each INSERT, in order.
 
         ``durable=False``: commit without fsync (see the module docstring for when).
+        Raises :class:`~maildoctor.errors.StorageError` if the transaction did not commit
+        (disk full, I/O error); nothing of it is then in the file.
         """
-        if durable != self._full:
-            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            self._full = durable
         ids: list[int] = []
+        self._transaction(statements, durable, ids)
+        return ids
+
+    def _change(self, sql: str, params: Sequence[Any], *, durable: bool = False) -> int:
+        """One statement in its own transaction; how many rows it changed."""
+        changed: list[int] = []
+        self._transaction([(sql, params)], durable, [], changed)
+        return changed[0]
+
+    def _transaction(self, statements: Iterable[tuple[str, Sequence[Any]]], durable: bool,
+                     ids: list[int], changed: list[int] | None = None) -> None:
+        if self.readonly:
+            raise errors.UsageError(f"the relay queue {self.path} was opened read-only")
         cur = self._db.cursor()
-        cur.execute("BEGIN IMMEDIATE")
         try:
+            if durable != self._full:
+                cur.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+                self._full = durable
+            cur.execute("BEGIN IMMEDIATE")
             for sql, params in statements:
                 cur.execute(sql, params)
+                if changed is not None:
+                    changed.append(cur.rowcount)
                 if sql.lstrip().upper().startswith("INSERT") and cur.lastrowid is not None:
                     ids.append(cur.lastrowid)
             cur.execute("COMMIT")
+        except sqlite3.Error as exc:
+            # SQLite rolls back by itself on SQLITE_FULL and some I/O errors; a ROLLBACK then
+            # would fail ("no transaction is active") and hide the real error.
+            self._rollback()
+            raise errors.StorageError(f"could not write to the relay queue {self.path}: "
+                                      f"{exc}") from exc
         except BaseException:
-            cur.execute("ROLLBACK")
+            self._rollback()
             raise
-        return ids
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
 
     # -- the listener's side --------------------------------------------------------------
 
@@ -231,8 +297,10 @@ class Queue:
         return None if row is None or row[0] is None else float(row[0])
 
     def delivered(self, message: QueuedMessage, upstream: str, refused: dict[str, str],
-                  retry_recipients: Sequence[str] = (), now: float | None = None) -> None:
-        """Mark delivered (body dropped); temporarily refused recipients get a new row."""
+                  retry_recipients: Sequence[str] = (), now: float | None = None, *,
+                  failed: Sequence[UpstreamError] = ()) -> None:
+        """Mark delivered (body dropped); temporarily refused recipients get a new row.
+        ``failed``: upstreams tried before, in vain (the primary, when the fallback took it)."""
         now = time.time() if now is None else now
         statements: list[tuple[str, Sequence[Any]]] = [(
             "UPDATE messages SET state='delivered', attempts=attempts+1, upstream=?, "
@@ -247,39 +315,44 @@ class Queue:
                  message.sender, json.dumps(list(retry_recipients)), message.message_id,
                  message.size, message.client, message.data, message.id)))
         statements.append(self._upstream_ok(upstream, now))
+        statements.extend(self._upstream_error(f, now) for f in failed)
         # A new row for temporarily refused recipients is a promise like an accepted mail.
-        self._write(statements, durable=len(statements) > 2)
+        self._write(statements, durable=bool(retry_recipients) and message.data is not None)
 
     def hurry(self, now: float | None = None) -> int:
         """Make every queued message due now (the upstream is back); how many."""
         now = time.time() if now is None else now
-        cur = self._db.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        cur.execute("UPDATE messages SET next_attempt=? WHERE state='queued' AND "
-                    "next_attempt>?", (now, now))
-        changed = cur.rowcount
-        cur.execute("COMMIT")
-        return changed
+        return self._change("UPDATE messages SET next_attempt=? WHERE state='queued' AND "
+                            "next_attempt>?", (now, now))
 
     def postpone(self, message: QueuedMessage, upstream: str, next_attempt: float,
-                 error: str, reason: str, fix: str, now: float | None = None) -> None:
+                 error: str, reason: str, fix: str, now: float | None = None, *,
+                 failed: Sequence[UpstreamError] | None = None) -> None:
+        """Try again at ``next_attempt``; ``failed`` (default: this error at ``upstream``)
+        is recorded on each upstream tried."""
         now = time.time() if now is None else now
+        if failed is None:
+            failed = [UpstreamError(upstream, error, reason, fix)]
         self._write([(
             "UPDATE messages SET attempts=attempts+1, next_attempt=?, upstream=?, "
             "last_error=?, last_reason=? WHERE id=? AND state='queued'",
             (next_attempt, upstream, error, reason, message.id)),
-            self._upstream_error(upstream, error, reason, fix, now)], durable=False)
+            *(self._upstream_error(f, now) for f in failed)], durable=False)
 
     def bury(self, message: QueuedMessage, upstream: str, error: str, reason: str, fix: str,
-             *, server_failed: bool, now: float | None = None) -> None:
-        """Dead-letter ``message``; ``server_failed`` also records the error on the upstream."""
+             *, server_failed: bool, now: float | None = None,
+             failed: Sequence[UpstreamError] = ()) -> None:
+        """Dead-letter ``message``; ``server_failed`` also records the error on the upstream;
+        ``failed``: other upstreams tried in vain before."""
         now = time.time() if now is None else now
         statements: list[tuple[str, Sequence[Any]]] = [(
             "UPDATE messages SET state='dead', attempts=attempts+1, upstream=?, last_error=?, "
             "last_reason=?, finished_at=? WHERE id=? AND state='queued'",
             (upstream, error, reason, now, message.id))]
         if server_failed:
-            statements.append(self._upstream_error(upstream, error, reason, fix, now))
+            statements.append(self._upstream_error(UpstreamError(upstream, error, reason, fix),
+                                                   now))
+        statements.extend(self._upstream_error(f, now) for f in failed)
         self._write(statements, durable=False)
 
     @staticmethod
@@ -288,13 +361,12 @@ class Queue:
                 "ON CONFLICT(upstream) DO UPDATE SET ok_at=excluded.ok_at", (upstream, now))
 
     @staticmethod
-    def _upstream_error(upstream: str, error: str, reason: str, fix: str, now: float
-                        ) -> tuple[str, Sequence[Any]]:
+    def _upstream_error(failure: UpstreamError, now: float) -> tuple[str, Sequence[Any]]:
         return ("INSERT INTO upstreams (upstream, last_error, last_reason, last_fix, error_at) "
                 "VALUES (?,?,?,?,?) ON CONFLICT(upstream) DO UPDATE SET "
                 "last_error=excluded.last_error, last_reason=excluded.last_reason, "
                 "last_fix=excluded.last_fix, error_at=excluded.error_at",
-                (upstream, error, reason, fix, now))
+                (failure.upstream, failure.error, failure.reason, failure.fix, now))
 
     # -- the operator's side --------------------------------------------------------------
 
@@ -338,21 +410,18 @@ class Queue:
         if message_id is not None:
             sql += " AND id=?"
             params.append(message_id)
-        cur = self._db.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        cur.execute(sql, params)
-        changed = cur.rowcount
-        cur.execute("COMMIT")
-        return changed
+        return self._change(sql, params)
 
     def drop(self, message_id: int) -> bool:
         """Delete a message for good; False if there is no such message."""
-        cur = self._db.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        cur.execute("DELETE FROM messages WHERE id=?", (message_id,))
-        changed = cur.rowcount
-        cur.execute("COMMIT")
-        return changed > 0
+        return self._change("DELETE FROM messages WHERE id=?", (message_id,)) > 0
+
+    def prune(self, before: float) -> int:
+        """Forget delivered messages finished before ``before`` (``--keep``); how many.
+
+        SQLite reuses the freed pages, so under a steady flow the file stops growing."""
+        return self._change("DELETE FROM messages WHERE state='delivered' AND finished_at<?",
+                            (before,))
 
     def oldest_age(self, now: float | None = None) -> float | None:
         """Seconds since the oldest still-queued message was accepted; None if none is."""
@@ -361,7 +430,23 @@ class Queue:
             "SELECT MIN(received_at) FROM messages WHERE state='queued'").fetchone()
         return None if row is None or row[0] is None else max(0.0, now - float(row[0]))
 
+    def register_upstreams(self, roles: dict[str, str]) -> None:
+        """Note which upstream is the primary and which the fallback (``relay status``)."""
+        self._write([("UPDATE upstreams SET role=NULL", ()), *(
+            ("INSERT INTO upstreams (upstream, role) VALUES (?, ?) ON CONFLICT(upstream) "
+             "DO UPDATE SET role=excluded.role", (name, role)) for name, role in roles.items())],
+            durable=False)
+
     def upstreams(self) -> builtins.list[UpstreamStatus]:
-        rows = self._db.execute("SELECT upstream, last_error, last_reason, last_fix, error_at, "
-                                "ok_at FROM upstreams ORDER BY upstream").fetchall()
-        return [UpstreamStatus(*r) for r in rows]
+        """Each upstream's last outcome, the primary first, then the fallback."""
+        role = "role" if self._has_role else "NULL"
+        rows = self._db.execute(f"SELECT upstream, last_error, last_reason, last_fix, error_at, "
+                                f"ok_at, {role} FROM upstreams").fetchall()
+        delivered = dict(self._db.execute(
+            "SELECT upstream, COUNT(*) FROM messages WHERE state='delivered' "
+            "GROUP BY upstream").fetchall())
+        order = {"primary": 0, "fallback": 1}
+        found = [UpstreamStatus(upstream=r[0], last_error=r[1], last_reason=r[2], last_fix=r[3],
+                                error_at=r[4], ok_at=r[5], role=r[6],
+                                delivered=int(delivered.get(r[0], 0))) for r in rows]
+        return sorted(found, key=lambda u: (order.get(u.role or "", 2), u.upstream))

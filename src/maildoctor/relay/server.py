@@ -24,13 +24,16 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Self
 
+from maildoctor import errors
 from maildoctor.relay.delivery import Deliverer
 from maildoctor.relay.listener import Listener, RelayHandler
 from maildoctor.relay.logs import EventLog
-from maildoctor.relay.metrics import Counters, Snapshot, serve
+from maildoctor.relay.metrics import Counters, Snapshot, UpstreamState, serve
 from maildoctor.relay.options import AllowList, RelayOptions
 from maildoctor.relay.queue import Queue
+from maildoctor.relay.routes import HOLD_MAX, Route
 from maildoctor.relay.store import Store
+from maildoctor.relay.throttle import Pace
 from maildoctor.relay.upstream import Upstream
 from maildoctor.secrets import Redactor
 
@@ -42,8 +45,14 @@ class Relay:
         self.options = options
         self.allow = AllowList(options.allow)
         self.upstream = Upstream(options)  # raises NotConfiguredError for an unusable config
+        self.fallback = Upstream(options, "fallback") if options.fallback else None
+        if self.fallback is not None and self.fallback.name == self.upstream.name:
+            raise errors.UsageError(f"the fallback is the same server as the primary "
+                                    f"({self.upstream.name}): give it another one")
         redactor = Redactor()
         redactor.add(options.upstream.smtp_pass, [self.upstream.endpoint.user])
+        if self.fallback is not None and options.fallback is not None:
+            redactor.add(options.fallback.smtp_pass, [self.fallback.endpoint.user])
         self.log = EventLog(redactor)
         self.counters = Counters()
         self.port = 0
@@ -54,6 +63,8 @@ class Relay:
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
         self._stop_timeout = 10.0
+        self._routes: list[Route] = []
+        self._deliverer: Deliverer | None = None
 
     def __repr__(self) -> str:
         return (f"Relay({self.options.listen_host}:{self.port or self.options.listen_port} -> "
@@ -110,11 +121,18 @@ class Relay:
         metrics: asyncio.Server | None = None
         try:
             store = Store(Queue(opts.queue_path, max_age=opts.max_age))
-            deliverer = Deliverer(opts, store, self.upstream, self.counters, self.log)
-            handler = RelayHandler(store, self.counters, self.log, deliverer.wake)
+            self._routes = [Route(u, Pace(opts.retry_base, min(opts.retry_max, HOLD_MAX)))
+                            for u in (self.upstream, self.fallback) if u is not None]
+            await store.call(store.queue.register_upstreams,
+                             {r.name: r.role for r in self._routes})
+            deliverer = self._deliverer = Deliverer(opts, store, self._routes, self.counters,
+                                                    self.log)
+            handler = RelayHandler(store, self.counters, self.log, deliverer.wake,
+                                   max_recipients=opts.max_recipients)
             listener = Listener(handler, self.allow, self.counters, self.log,
                                 max_message_size=opts.max_message_size,
-                                session_timeout=opts.session_timeout)
+                                session_timeout=opts.session_timeout,
+                                max_connections=opts.max_connections)
             self.port = await listener.start(opts.listen_host, opts.listen_port)
             if opts.metrics_port is not None:
                 metrics = await serve(opts.metrics_host, opts.metrics_port, self._snapshot(store))
@@ -125,7 +143,9 @@ class Relay:
             deliverer.start()
             counts = await store.call(store.queue.counts)
             self.log(logging.INFO, "started", listen=f"{opts.listen_host}:{self.port}",
-                     upstream=self.upstream.name, queue=opts.queue_path,
+                     upstream=self.upstream.name,
+                     fallback=self.fallback.name if self.fallback else None,
+                     queue=opts.queue_path,
                      queued=counts["queued"], dead=counts["dead"], metrics=self.metrics_port,
                      xoauth2="yes" if opts.uses_xoauth2 else None)
         except BaseException as exc:
@@ -157,8 +177,10 @@ class Relay:
             await deliverer.stop(left(0.8))
         # QUIT to the upstream is a courtesy: a server that never answers it must not hold
         # up the stop (cancelling closes the connections).
-        with contextlib.suppress(Exception, TimeoutError):
-            await asyncio.wait_for(self.upstream.close(), left())
+        for upstream in (self.upstream, self.fallback):
+            if upstream is not None:
+                with contextlib.suppress(Exception, TimeoutError):
+                    await asyncio.wait_for(upstream.close(), left())
         if store is not None:
             await asyncio.to_thread(store.close)
 
@@ -166,6 +188,9 @@ class Relay:
         async def take() -> Snapshot:
             counts = await store.call(store.queue.counts)
             oldest = await store.call(store.queue.oldest_age, time.time())
-            return Snapshot(counts, oldest, self.counters)
+            states = tuple(UpstreamState(r.name, r.role, r.up, r.pace.level)
+                           for r in self._routes)
+            parked = self._deliverer.parked if self._deliverer is not None else 0
+            return Snapshot(counts, oldest, self.counters, states, parked)
 
         return take

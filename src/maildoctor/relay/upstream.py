@@ -18,6 +18,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from maildoctor import errors
+from maildoctor.config.settings import EmailSettings
 from maildoctor.mailer import Mailer, RetryPolicy, SendResult, Timeouts, endpoint_from_settings
 from maildoctor.mailer.session import Endpoint
 from maildoctor.relay.options import RelayOptions
@@ -29,10 +30,13 @@ CLEAR_ORDER = ("cram-md5", "login", "plain")
 """In clear text CRAM-MD5 first: it is the one that keeps the password off the wire."""
 
 
-def build_endpoint(options: RelayOptions, token: Secret | None = None) -> Endpoint:
-    """The upstream connection; raises NotConfiguredError for a config that cannot work."""
-    settings = options.upstream
-    if options.uses_xoauth2:
+def build_endpoint(options: RelayOptions, token: Secret | None = None,
+                   settings: EmailSettings | None = None) -> Endpoint:
+    """The upstream connection (the primary unless ``settings`` names another); raises
+    NotConfiguredError for a config that cannot work. XOAUTH2 is for the primary only."""
+    xoauth2 = options.uses_xoauth2 and settings is None
+    settings = options.upstream if settings is None else settings
+    if xoauth2:
         if settings.smtp_user is None:
             raise errors.NotConfiguredError(
                 "XOAUTH2 needs smtp_user (the mailbox the token belongs to) in the email: block",
@@ -40,7 +44,7 @@ def build_endpoint(options: RelayOptions, token: Secret | None = None) -> Endpoi
         settings = dataclasses.replace(settings, smtp_pass=token or Secret("token-not-loaded"))
     endpoint = endpoint_from_settings(settings, ca_file=options.ca_file,
                                       mechanism_order=CLEAR_ORDER, fallback=True)
-    if options.uses_xoauth2:
+    if xoauth2:
         return dataclasses.replace(endpoint, mechanisms=("xoauth2",), secure_mechanisms=None)
     return dataclasses.replace(endpoint, secure_mechanisms=TLS_ORDER)
 
@@ -48,12 +52,15 @@ def build_endpoint(options: RelayOptions, token: Secret | None = None) -> Endpoi
 class Upstream:
     """Sends one queued message upstream; used from the relay's event loop only."""
 
-    def __init__(self, options: RelayOptions) -> None:
+    def __init__(self, options: RelayOptions, role: str = "primary") -> None:
         self.options = options
-        self.endpoint = build_endpoint(options)  # validates the config before anything runs
+        self.role = role
+        self._settings = options.fallback if role == "fallback" else None
+        # validates the config before anything runs
+        self.endpoint = build_endpoint(options, settings=self._settings)
         self.name = f"{self.endpoint.host}:{self.endpoint.port}"
         self.tokens: TokenSource | None = None
-        if options.uses_xoauth2:
+        if options.uses_xoauth2 and self._settings is None:
             self.tokens = TokenSource(file=options.xoauth2_token_file,
                                       command=options.xoauth2_token_command)
         self._timeouts = Timeouts(connect=options.connect_timeout,
@@ -68,7 +75,7 @@ class Upstream:
             token = await self.tokens.current() if self.tokens is not None else None
             if self._mailer is None or token != self._token:
                 old, self._token = self._mailer, token
-                self._mailer = Mailer(build_endpoint(self.options, token),
+                self._mailer = Mailer(build_endpoint(self.options, token, self._settings),
                                       timeouts=self._timeouts, retries=RetryPolicy(attempts=1),
                                       concurrency=self.options.concurrency)
                 if old is not None:  # its in-flight mails finish; idle connections close

@@ -136,7 +136,7 @@ def _span(old: str, new: str) -> tuple[int, int, int]:
 def _shown_safely(line: str, upto: int) -> bool:
     """Whether ``line[:upto]`` shows no secret: the line sets no secret-looking key, or the
     text stops before the value (:func:`mask_line` keeps everything before it)."""
-    from maildoctor.render.excerpt import mask_line
+    from maildoctor.secrets import mask_line
 
     masked = mask_line(line)
     if masked == line:

@@ -15,7 +15,8 @@ from typing import TextIO
 
 from maildoctor.config.check import CheckResult
 from maildoctor.diagnostics import Applicability, Diagnostic, Severity
-from maildoctor.render.excerpt import caret_span, mask_excerpt
+from maildoctor.render.excerpt import caret_span
+from maildoctor.secrets import mask_excerpt
 
 STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
 APPLY = {

@@ -9,13 +9,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from maildoctor.config.settings import EmailSettings
 from maildoctor.providers import find_provider_for_host
 from maildoctor.resolver import Resolver, printable
 from maildoctor.resolver.names import is_documentation_name
 from maildoctor.senderdns.gather import gather
 from maildoctor.senderdns.verdict import Verdict, judge
 from maildoctor.smtp.report import StageResult, StageStatus
-from maildoctor.synapse.settings import EmailSettings
 
 STATUS = {"ok": StageStatus.OK, "at-risk": StageStatus.WARN, "will-fail": StageStatus.FAIL}
 QUESTION_TIMEOUT = 2.5  # one DNS question; a stage asks about ten

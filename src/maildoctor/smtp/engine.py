@@ -16,6 +16,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
+from maildoctor.config.settings import EmailSettings
 from maildoctor.errors import (
     ConnectionLost,
     MalformedReply,
@@ -30,7 +31,6 @@ from maildoctor.smtp.facts import ServerFacts
 from maildoctor.smtp.report import ProbeOptions, ProbeReport, StageResult, StageStatus
 from maildoctor.smtp.transcript import Transcript, shorten
 from maildoctor.smtp.wire import Connection
-from maildoctor.synapse.settings import EmailSettings
 
 OnStage = Callable[[StageResult], None]
 

@@ -1,7 +1,7 @@
 """What a probe observed about an SMTP server, as plain data.
 
 :class:`ServerFacts` is the probe's output and the Synapse model's input
-(``maildoctor.synapse.model.predict``). It holds observations only, never
+(``maildoctor.synapse.model.predict.predict``). It holds observations only, never
 conclusions: "the port sent a TLS ServerHello first", "EHLO said these lines",
 "AUTH LOGIN with the configured credentials got 535". ``None`` means "not
 observed" (the probe stopped earlier or skipped the stage).

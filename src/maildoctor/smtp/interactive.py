@@ -29,6 +29,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from maildoctor.config.settings import EmailSettings
 from maildoctor.errors import CertificateRejected, ConnectionLost, SMTPFailure
 from maildoctor.secrets import Redactor
 from maildoctor.smtp import tls as tlsinfo
@@ -45,7 +46,6 @@ from maildoctor.smtp.parse import (
 from maildoctor.smtp.resolve import resolve
 from maildoctor.smtp.transcript import Direction, Transcript, TranscriptLine
 from maildoctor.smtp.wire import ConnectError, Connection
-from maildoctor.synapse.settings import EmailSettings
 
 # swaks' convention: ~ marks the lines inside TLS; ! marks TLS that failed verification.
 PREFIX = {

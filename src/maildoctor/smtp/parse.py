@@ -17,7 +17,7 @@ from __future__ import annotations
 from maildoctor.replies import MalformedLine as MalformedLine  # one parser, re-exported
 from maildoctor.replies import ReplyLine as ReplyLine
 from maildoctor.replies import parse_reply_line as parse_reply_line
-from maildoctor.synapse import twisted_caps
+from maildoctor.smtp import twisted_caps
 
 # Twisted registers its authenticators in this order and uses the first one offered.
 SYNAPSE_MECHANISMS = twisted_caps.TWISTED_MECHANISMS
@@ -31,7 +31,7 @@ def ehlo_lines(text: str) -> tuple[str, ...]:
 
 
 def twisted_capabilities(lines: tuple[str, ...]) -> dict[str, str | None]:
-    """EHLO lines as Twisted stores them (see :mod:`maildoctor.synapse.twisted_caps`)."""
+    """EHLO lines as Twisted stores them (see :mod:`maildoctor.smtp.twisted_caps`)."""
     return twisted_caps.parse_capabilities(lines)
 
 

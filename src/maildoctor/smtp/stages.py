@@ -5,7 +5,7 @@ Order follows the dialogue Synapse would have:
     implicit TLS:  resolve, connect, sniff, tls, greeting, ehlo, auth, envelope
     otherwise:     resolve, connect, sniff, greeting, ehlo, tls (STARTTLS), auth, envelope
 
-The engine observes; :func:`maildoctor.synapse.model.predict` concludes. Stage status
+The engine observes; :func:`maildoctor.synapse.model.predict.predict` concludes. Stage status
 (ok/warn/fail/skipped) is only a display hint. Credentials go only over verified
 TLS or to a loopback address unless ``allow_plaintext_auth``. The envelope stage sends
 MAIL FROM and RCPT TO (``--to``, else the sender itself), then RSET; DATA is never sent.
@@ -16,6 +16,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+from maildoctor.config.settings import EmailSettings
 from maildoctor.errors import SMTPFailure
 from maildoctor.replies import Blame, classify
 from maildoctor.smtp.auth_stage import AuthStage
@@ -32,7 +33,6 @@ from maildoctor.smtp.report import ProbeOptions, ProbeReport, StageStatus
 from maildoctor.smtp.resolve import resolve
 from maildoctor.smtp.sniff import sniff
 from maildoctor.smtp.wire import ConnectError, Connection, in_thread
-from maildoctor.synapse.settings import EmailSettings
 
 OK, WARN, FAIL, SKIPPED = (StageStatus.OK, StageStatus.WARN, StageStatus.FAIL,
                            StageStatus.SKIPPED)

@@ -26,8 +26,8 @@ from typing import Any
 from maildoctor.config.environment import Environment
 from maildoctor.config.load import LoadedConfig, PathKey
 from maildoctor.config.schema import Version
+from maildoctor.config.settings import EmailSettings, settings_from_config
 from maildoctor.diagnostics import Diagnostic, Fix, Location, Severity
-from maildoctor.synapse.settings import EmailSettings, settings_from_config
 
 RuleFunc = Callable[["LintContext"], Iterable[Diagnostic]]
 
@@ -45,7 +45,8 @@ class Rule:
 RULES: dict[str, Rule] = {}
 
 # The modules that define rules, imported by :func:`all_rules`.
-RULE_MODULES = ("loading", "keys", "values", "transport", "sender", "related", "environment")
+RULE_MODULES = ("loading", "keys", "values", "transport", "sender", "related", "releases",
+                "environment")
 
 
 def rule(

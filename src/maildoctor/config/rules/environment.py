@@ -16,8 +16,8 @@ from collections.abc import Iterator
 
 from maildoctor.config.environment import Installation, Network
 from maildoctor.config.rules import LintContext, rule
-from maildoctor.config.schema_model import Version, parse_version
-from maildoctor.config.schema_runtime import TWISTED_FACTS
+from maildoctor.config.schema.model import Version, parse_version
+from maildoctor.config.schema.runtime import TWISTED_FACTS
 from maildoctor.diagnostics import Diagnostic, Fix, Location, Severity
 
 LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
@@ -101,7 +101,7 @@ def twisted_mail_behaviour(ctx: LintContext) -> Iterator[Diagnostic]:
     its releases: before 21.2.0 its STARTTLS offers TLS 1.0 only and verifies no
     certificate, and it does not take the ``hostname=`` argument that Synapse 1.41.0 passes
     (a TypeError on every mail). Each fact, with its source, is in the schema's runtime
-    table (``config/schema_runtime.py``); this rule applies the ones that match the Twisted
+    table (``config/schema/runtime.py``); this rule applies the ones that match the Twisted
     and Synapse versions found in Synapse's interpreter.
     """
     inst = _installation(ctx)

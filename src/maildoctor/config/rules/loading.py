@@ -13,16 +13,29 @@ from maildoctor.diagnostics import Applicability, Diagnostic, Fix, Location, Sev
 @rule("MD001", "duplicate-key", Severity.WARNING, "A key appears twice in one file")
 def duplicate_key(ctx: LintContext) -> Iterator[Diagnostic]:
     """PyYAML, which Synapse uses, keeps the *last* value of a key written twice in one
-    mapping, without a word. Editing the first occurrence then has no effect."""
+    mapping, without a word. Editing the first occurrence then has no effect. When both
+    values are blocks (two ``email:`` blocks in one file), the later block replaces the
+    first whole, exactly as MD002's later file does: an error listing the keys lost."""
     for pf in ctx.config.files:
         for dup in pf.duplicates:
             name = dotted(dup.path)
+            lost = dup.lost_keys
+            consequence = f"Synapse silently ignores line {dup.first.key_line}."
+            if dup.first_keys is not None and dup.later_keys is not None:
+                lost_text = ", ".join(f"`{k}`" for k in lost) if lost else "nothing (same keys)"
+                consequence = (f"Synapse uses only the `{name}:` block of line "
+                               f"{dup.later.key_line}; the keys only in the block of line "
+                               f"{dup.first.key_line} are ignored: {lost_text}.")
+                if dup.path == ("email",) and "notif_from" in lost:
+                    consequence += " Without notif_from Synapse refuses to start."
             yield ctx.diag(
                 "MD001",
                 f"`{name}` is set twice in this file (lines {dup.first.key_line} and "
                 f"{dup.later.key_line}); Synapse uses the last one",
-                consequence=f"Synapse silently ignores line {dup.first.key_line}.",
-                fix=Fix(f"Delete one of the two `{dup.path[-1]}` lines, keeping the value you "
+                consequence=consequence,
+                severity=Severity.ERROR if lost else Severity.WARNING,
+                fix=Fix(f"Merge the two `{dup.path[-1]}:` blocks into one." if lost else
+                        f"Delete one of the two `{dup.path[-1]}` lines, keeping the value you "
                         "mean.", Applicability.DISPLAY_ONLY),
                 locations=(
                     Location(pf.path, dup.first.key_line, dup.first.key_column, name),

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from maildoctor.config.rules import LintContext, rule
-from maildoctor.diagnostics import Applicability, Diagnostic, Edit, Fix, Severity
+from maildoctor.diagnostics import Applicability, Diagnostic, Edit, Fix, Location, Severity
 
 NO_START = "Synapse does not start: Error in configuration"
 
@@ -269,3 +269,60 @@ def invite_client_location_invalid(ctx: LintContext) -> Iterator[Diagnostic]:
                    fix=Fix("Set it to your web client's URL, e.g. https://app.element.io",
                            Applicability.DISPLAY_ONLY),
                    path=path, at="value")
+
+
+@rule("MD510", "client-base-url-invalid", Severity.ERROR,
+      "email.client_base_url (or riot_base_url) is not an http(s) URL")
+def client_base_url_invalid(ctx: LintContext) -> Iterator[Diagnostic]:
+    """Synapse does not check ``client_base_url`` at startup: it writes it in front of
+    ``/#/room/...`` in every notification mail. Without ``https://`` the links are relative
+    (``app.element.io/#/room/...``), and mail clients open them nowhere."""
+    key = "client_base_url" if ctx.has("client_base_url") else "riot_base_url"
+    value = ctx.email.get(key)
+    if value is None:
+        return
+    if isinstance(value, str) and urlsplit(value).scheme in ("http", "https") \
+            and urlsplit(value).netloc:
+        return
+    path = ("email", key)
+    what = (f"{key} {value!r} has no http:// or https://" if isinstance(value, str)
+            else f"{key} is a {type(value).__name__}, not a URL")
+    fixed = f"https://{value.lstrip('/')}" if isinstance(value, str) and value \
+        and "://" not in value else None
+    fix = Fix(f"Write the full URL: {key}: {fixed}" if fixed else
+              "Set it to your web client's URL, e.g. https://app.element.io",
+              Applicability.UNSAFE if fixed else Applicability.DISPLAY_ONLY,
+              (Edit("set-value", ctx.file_of(path), f"email.{key}", fixed),) if fixed else ())
+    yield ctx.diag(
+        "MD510", what,
+        consequence=f"Synapse starts, but every notification mail links to "
+                    f"'{value}/#/room/...', a relative link that opens nothing.",
+        fix=fix, path=path, at="value")
+
+
+@rule("MD511", "template-syntax-error", Severity.ERROR,
+      "A custom email template Synapse compiles at startup has a syntax error")
+def template_syntax_error(ctx: LintContext) -> Iterator[Diagnostic]:
+    """Synapse compiles the email templates it will use (your custom ones first) while it
+    reads its config: a Jinja syntax error (``{{ link }``) stops it with
+    ``TemplateSyntaxError``, although its own config check passes. ``maildoctor templates
+    check`` goes further (undefined variables, a render of every mail)."""
+    if not _templates_loaded(ctx):
+        return
+    from maildoctor.synapse.mail.template_check import startup_syntax_errors
+
+    where = next((p for p, v in _template_dirs(ctx) if isinstance(v, str)), None)
+    if where is None and not any(isinstance(ctx.email.get(k), str)
+                                 for k in _legacy_template_keys()):
+        return
+    for finding in startup_syntax_errors(ctx.merged):
+        file = finding.file or finding.name
+        yield ctx.diag(
+            "MD511", f"template {finding.name}: {finding.message.split(' (Synapse')[0]}",
+            consequence="Synapse does not start: jinja2.exceptions.TemplateSyntaxError in "
+                        f"{finding.name}"
+                        + (f" line {finding.line}" if finding.line else ""),
+            fix=Fix(f"Correct the template ({file}), then run `maildoctor templates check`.",
+                    Applicability.DISPLAY_ONLY),
+            locations=(Location(file, finding.line or 1, 1,
+                                ".".join(where) if where else ""),))

@@ -127,6 +127,23 @@ def notif_from_format(ctx: LintContext) -> Iterator[Diagnostic]:
             path=path, at="value", severity=Severity.WARNING)
 
 
+#: What a mail server accepts in MAIL FROM:<...> without quoting: no space, no brackets, one @.
+_PLAIN_ADDRESS = re.compile(r"^[^\s@<>()\[\]\\,;:\"]+@[^\s@<>()\[\]\\,;:\"]+$")
+
+
+def _corrected_from(raw: str) -> str | None:
+    """``Matrix noreply@example.org`` -> ``Matrix <noreply@example.org>``: the last word
+    holding an @ becomes the bracketed address, the words before it the display name.
+    None when no such reading exists."""
+    words = raw.split()
+    if "<" in raw or ">" in raw or len(words) < 2 or not _PLAIN_ADDRESS.match(words[-1]):
+        return None
+    name = " ".join(words[:-1]).strip()
+    if any(c in name for c in '<>@,;:"'):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{words[-1]}>"
+
+
 def _angle_address(text: str) -> str | None:
     m = re.search(r"<([^<>]*)>\s*$", text)
     return m.group(1).strip() if m else None
@@ -159,6 +176,19 @@ def notif_from_address(ctx: LintContext) -> Iterator[Diagnostic]:
             fix=Fix(f'Quote the display name: notif_from: \'"{name}" <{bracketed}>\'.',
                     Applicability.DISPLAY_ONLY),
             path=path, at="value")
+    elif not _PLAIN_ADDRESS.match(address) and "@" in address:
+        corrected = _corrected_from(str(ctx.email["notif_from"]))
+        fix = Fix(f"Put the address in angle brackets: notif_from: {corrected!r}."
+                  if corrected else f'Write it as "Name <address>", e.g. "{EXAMPLE_FROM}".',
+                  Applicability.UNSAFE if corrected else Applicability.DISPLAY_ONLY,
+                  (Edit("set-value", ctx.file_of(path), "email.notif_from", corrected),)
+                  if corrected else ())
+        yield ctx.diag(
+            "MD404", f"notif_from's address {address!r} is not a plain local@domain address "
+                     "(the address needs angle brackets when a display name comes before it)",
+            consequence=f"Synapse sends MAIL FROM:<{address}>, which mail servers refuse "
+                        "(501/553 bad sender address syntax): every mail fails.",
+            fix=fix, path=path, at="value", severity=Severity.ERROR)
     elif "@" not in address:
         yield ctx.diag(
             "MD404", f"notif_from's address {address!r} has no @domain",

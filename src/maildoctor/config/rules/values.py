@@ -12,6 +12,7 @@ from typing import Any
 
 from maildoctor.config.rules import LintContext, rule
 from maildoctor.diagnostics import Applicability, Diagnostic, Edit, Fix, Severity
+from maildoctor.secrets import MASK
 
 BOOL_KEYS = ("force_tls", "enable_tls", "require_transport_security", "enable_notifs",
              "notif_for_new_users")
@@ -206,8 +207,10 @@ def yaml_mangled_secret(ctx: LintContext) -> Iterator[Diagnostic]:
         elif written[:1] in ("&", "!") and node.style is None:
             problem = f"starts with `{written[0]}`, which YAML reads as an anchor or tag, not text"
         elif node.style is None and isinstance(value, str) and " #" in written:
-            problem = "contains ` #`; YAML cuts the value there and reads the rest as a comment"
-            intended = written if node.value_line == node.key_line else None
+            # Maybe a comment, maybe part of the password: both readings, as a warning
+            # (the value YAML reads may well be the one meant; send does not refuse it).
+            yield _hash_cut(ctx, key, node, value, written)
+            continue
         elif node.style == '"' and "\\" in written:
             problem = "is in double quotes and contains `\\`, which YAML reads as an escape"
             intended = _double_quoted_as_written(ctx, node)
@@ -231,6 +234,27 @@ def yaml_mangled_secret(ctx: LintContext) -> Iterator[Diagnostic]:
                         "server refuses it (or no password is sent at all).",
             fix=fix, path=("email", key), at="value",
         )
+
+
+def _hash_cut(ctx: LintContext, key: str, node: Any, value: str, written: str) -> Diagnostic:
+    """``smtp_pass: s3cret #with comment``: YAML (and Synapse) read ``s3cret``; the admin may
+    have meant the whole line. Both readings are described by length, never shown."""
+    what = "password" if key == "smtp_pass" else "user name"
+    one_line = node.value_line == node.key_line
+    readings = (f"Synapse uses the {len(value)} characters before ` #` (`{MASK}`) and reads "
+                f"the rest of the line as a comment; if the ` #...` is part of the {what}, "
+                f"it is the {len(written)} characters up to the end of the line "
+                f"(`{MASK} #{MASK}`)")
+    fix = Fix(f"If the ` #...` is part of the {what}, not a comment: put everything after "
+              f"`{key}:` in single quotes. If it is a comment, nothing to do (or quote the "
+              f"{what} to say so: `{key}: '...'  # comment`).", Applicability.UNSAFE,
+              (Edit("quote-value", node.file, f"email.{key}", written),) if one_line else ())
+    return ctx.diag(
+        "MD204",
+        f"the {what} in `{key}` is followed by ` #`, which YAML reads as a comment: {readings}",
+        consequence=f"If the comment was meant as part of the {what}, Synapse sends a shorter "
+                    "one and the server refuses it (535); if it is a comment, all is well.",
+        fix=fix, path=("email", key), at="value", severity=Severity.WARNING)
 
 
 def _double_quoted_as_written(ctx: LintContext, node: Any) -> str | None:

@@ -8,9 +8,9 @@ did-you-mean that turns ``smpt_pass`` into ``smtp_pass``.
 
 Layout (data apart from code, every module short):
 
-- :mod:`.schema_model`: the record types (:class:`Version`, :class:`KeySpec`, ...).
-- :mod:`.schema_data`: ``EMAIL_KEYS`` and ``SUBJECT_KEYS``; :mod:`.schema_related`: the
-  top-level keys that interact with email; :mod:`.schema_aliases`: ``SYNONYMS``,
+- :mod:`.model`: the record types (:class:`Version`, :class:`KeySpec`, ...).
+- :mod:`.data`: ``EMAIL_KEYS`` and ``SUBJECT_KEYS``; :mod:`.related`: the
+  top-level keys that interact with email; :mod:`.aliases`: ``SYNONYMS``,
   ``MISPLACED`` and ``NONEXISTENT``.
 - here: the queries, which are pure functions of (name, version).
 
@@ -24,9 +24,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Literal
 
-from maildoctor.config.schema_aliases import MISPLACED, NONEXISTENT, SYNONYMS
-from maildoctor.config.schema_data import EMAIL_KEYS, NEWEST, SUBJECT_KEYS
-from maildoctor.config.schema_model import (
+from maildoctor.config.schema.aliases import MISPLACED, NONEXISTENT, SYNONYMS
+from maildoctor.config.schema.data import EMAIL_KEYS, NEWEST, SUBJECT_KEYS
+from maildoctor.config.schema.model import (
     Change,
     KeySpec,
     KeyType,
@@ -38,7 +38,7 @@ from maildoctor.config.schema_model import (
     as_version,
     parse_version,
 )
-from maildoctor.config.schema_related import RELATED_TOP_LEVEL_KEYS
+from maildoctor.config.schema.related import RELATED_TOP_LEVEL_KEYS
 
 __all__ = [
     "EMAIL_KEYS",

@@ -27,9 +27,9 @@ from typing import Any
 
 from markupsafe import Markup
 
+from maildoctor.config.settings import EmailSettings
 from maildoctor.errors import MaildoctorError
-from maildoctor.synapse.settings import EmailSettings
-from maildoctor.synapse.templating import BUILTIN_DIR, TemplateSet, make_environment
+from maildoctor.synapse.mail.templating import BUILTIN_DIR, TemplateSet, make_environment
 
 KINDS = ("test", "password-reset", "registration", "add-threepid", "already-in-use",
          "notification")

@@ -1,7 +1,7 @@
 """What Synapse would do with these settings against this server: a pure function.
 
 :func:`predict` takes the settings Synapse derives from its config
-(:class:`~maildoctor.synapse.settings.EmailSettings`) and what a probe observed
+(:class:`~maildoctor.config.settings.EmailSettings`) and what a probe observed
 (:class:`~maildoctor.smtp.facts.ServerFacts`), and returns the :class:`Outcome` a
 ``requestToken`` call would meet: success, an error with the exact exception Synapse
 logs, a hang (the request never returns, nothing is logged), or no start at all.
@@ -26,10 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parseaddr
 
+from maildoctor.config.settings import EmailSettings
 from maildoctor.replies import Blame, classify
+from maildoctor.smtp import twisted_caps as caps
 from maildoctor.smtp.facts import Connect, Reply, Resolve, ServerFacts, Speaks, TlsVerify
-from maildoctor.synapse import twisted_caps as caps
-from maildoctor.synapse.outcome import (
+from maildoctor.synapse.model.outcome import (
     AUTH_DEPENDS,
     AUTH_REQUIRED_TEXT,
     HANG_WHY,
@@ -40,8 +41,7 @@ from maildoctor.synapse.outcome import (
     SMTP_ERRORS,
     Outcome,
 )
-from maildoctor.synapse.settings import EmailSettings
-from maildoctor.synapse.startup import startup_failure
+from maildoctor.synapse.model.startup import startup_failure
 
 __all__ = ["STEPS", "Outcome", "predict", "startup_failure"]
 

@@ -23,7 +23,7 @@ import jinja2
 import jinja2.meta
 
 from maildoctor.diagnostics import Severity
-from maildoctor.synapse.message import (
+from maildoctor.synapse.mail.message import (
     NOTIFICATION_SUBJECTS,
     MailContent,
     MessageBuildError,
@@ -32,7 +32,7 @@ from maildoctor.synapse.message import (
     render_parts,
     subject_problems,
 )
-from maildoctor.synapse.templating import (
+from maildoctor.synapse.mail.templating import (
     EXPIRY,
     NOTIF,
     ROLES,
@@ -197,6 +197,29 @@ def describe_render_error(exc: Exception, name: str, path: Path | None) -> Templ
         "same way when it renders this template", name, where)
 
 
+def startup_syntax_errors(config: Mapping[str, Any], *,
+                          cwd: Path | None = None) -> list[TemplateFinding]:
+    """The syntax errors in the custom templates Synapse compiles at startup (each one stops
+    it with TemplateSyntaxError): only compiling, no rendering, so ``check`` can afford it."""
+    templates = TemplateSet.from_config(config, cwd=cwd)
+    env = templates.environment()
+    out: list[TemplateFinding] = []
+    seen: set[str] = set()
+    for role in (r for r in ROLES if r.group in groups_loaded(config)):
+        name = templates.file_name(role.name)
+        located = templates.locate(name)
+        if located is None or located[1] == "built-in" or name in seen:
+            continue
+        seen.add(name)
+        try:
+            env.get_template(name)
+        except jinja2.TemplateSyntaxError as exc:
+            out.append(describe_render_error(exc, name, located[0]))
+        except (jinja2.TemplateError, OSError, UnicodeDecodeError) as exc:
+            out.append(describe_render_error(exc, name, located[0]))
+    return out
+
+
 def check_templates(config: Mapping[str, Any], *, cwd: Path | None = None) -> TemplateReport:
     """Compile and render every template Synapse would load for ``config``."""
     templates = TemplateSet.from_config(config, cwd=cwd)
@@ -256,9 +279,10 @@ def check_templates(config: Mapping[str, Any], *, cwd: Path | None = None) -> Te
         for use in found:
             if use.top_level:
                 reported.add(use.name)
+                what = f"'{use.name}'" if use.name else use.message
                 add(TemplateFinding(
-                    Severity.ERROR, f"uses {use.message}: Synapse never passes it to this "
-                    "template and renders it as empty text", name, str(path),
+                    Severity.ERROR, f"uses {what}, which Synapse never passes to this "
+                    "template: it renders as empty text", name, str(path),
                     _line_of(path, use.name)))
             else:
                 add(TemplateFinding(

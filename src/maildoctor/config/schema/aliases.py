@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from maildoctor.config.schema_model import Nonexistent, Synonym
+from maildoctor.config.schema.model import Nonexistent, Synonym
 
 __all__ = ["MISPLACED", "NONEXISTENT", "SYNONYMS"]
 

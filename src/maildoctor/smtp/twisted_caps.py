@@ -1,6 +1,6 @@
 """How Twisted's SMTP client reads EHLO capabilities and walks an AUTH exchange.
 
-Pure helpers for :mod:`maildoctor.synapse.model` (spec/twisted-smtp.md 2.2, 2.4).
+Pure helpers for :mod:`maildoctor.synapse.model.predict` (spec/twisted-smtp.md 2.2, 2.4).
 Twisted is stricter and odder than most clients, and Synapse inherits every quirk:
 
 - each capability line is split once on whitespace into keyword and value, and stored

@@ -1,6 +1,6 @@
 """The record types of the versioned schema, kept apart from the data that fills them.
 
-Why a separate module: ``schema_data`` (the keys) and ``schema_aliases`` (what admins write
+Why a separate module: ``schema.data`` (the keys) and ``schema.aliases`` (what admins write
 instead) are plain tables built from these types, and ``schema`` (the queries) imports both.
 Putting the types here avoids an import cycle and keeps every module short.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from maildoctor.config.schema_model import Version
+from maildoctor.config.schema.model import Version
 
 __all__ = ["TWISTED_FACTS", "TwistedFact"]
 

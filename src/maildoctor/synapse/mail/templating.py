@@ -5,7 +5,7 @@ Facts this module reproduces (spec/synapse-email.md 1.1, 1.2, 1.4, 2.1, 4.3):
 - Synapse looks a template name up in ``templates.custom_template_directory``, then in
   ``email.template_dir`` (made absolute against the working directory), then in its own
   built-in directory. We stand in for that last directory with our own templates
-  (``maildoctor/synapse/templates``), written from the variable lists, not copied.
+  (``maildoctor/synapse/mail/templates``), written from the variable lists, not copied.
 - Which files are loaded depends on the config: the 15 verification/reset templates when
   ``email:`` is non-empty, the notification pair when ``enable_notifs`` is truthy, the expiry
   pair when ``account_validity.renew_at`` is present.

@@ -21,14 +21,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from maildoctor.synapse.logs_causes import (
+from maildoctor.synapse.logs.causes import (
     CAUSES,
     EFFECT_BY_MAIL,
     MAIL_LABELS,
     Cause,
     Explanation,
 )
-from maildoctor.synapse.logs_scan import Group
+from maildoctor.synapse.logs.scan import Group
 
 __all__ = ["ConfigFacts", "ConfigFinding", "Explained", "explain_group"]
 
@@ -82,8 +82,8 @@ class ConfigFacts:
     def from_check(cls, result: Any, redact: Callable[[str], str] = str) -> ConfigFacts:
         """Build from a :class:`maildoctor.config.check.CheckResult` (duck-typed); every
         finding text passes through ``redact`` (the config's password must not leak)."""
+        from maildoctor.config.settings import truthy
         from maildoctor.providers import find_provider_for_host
-        from maildoctor.synapse.settings import truthy
 
         findings: list[ConfigFinding] = []
         for diag in result.diagnostics:

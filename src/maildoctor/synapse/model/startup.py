@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from email.utils import parseaddr
 
-from maildoctor.synapse.outcome import CONFIG_ERROR, NO_RESPONSE, Outcome
-from maildoctor.synapse.settings import EmailSettings, truthy
+from maildoctor.config.settings import EmailSettings, truthy
+from maildoctor.synapse.model.outcome import CONFIG_ERROR, NO_RESPONSE, Outcome
 
 __all__ = ["startup_failure"]
 

@@ -1,7 +1,7 @@
 """Finding email failures in Synapse's log records, and grouping identical ones.
 
 Detection only: each finding gets a ``kind`` (a key of the explanation table in
-:mod:`maildoctor.synapse.logs_explain`); what it means is decided there.
+:mod:`maildoctor.synapse.logs.explain`); what it means is decided there.
 
 What counts as an email failure (spec synapse-email.md 2.4-2.6, twisted-smtp.md 3A/3B):
 
@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from maildoctor.secrets import Redactor
-from maildoctor.synapse.logs import ExceptionInfo, Record, read_records
+from maildoctor.synapse.logs.records import ExceptionInfo, Record, read_records
 
 __all__ = ["MAX_EXCERPT", "Finding", "Group", "ScanResult", "classify_exception", "scan"]
 

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from maildoctor.smtp.facts import Reply
-from maildoctor.synapse.twisted_caps import (
+from maildoctor.smtp.twisted_caps import (
     auth_mechanisms,
     choose_mechanism,
     offers_starttls,

@@ -1,6 +1,6 @@
 """Send one message exactly the way Synapse's ``_sendmail`` does, with real Twisted.
 
-This is the witness for :func:`maildoctor.synapse.model.predict`: where the model
+This is the witness for :func:`maildoctor.synapse.model.predict.predict`: where the model
 reasons from the spec, this engine lets Twisted itself decide. It builds the same
 client Synapse builds (spec/synapse-email.md 2.3, spec/twisted-smtp.md 1):
 
@@ -13,7 +13,7 @@ client Synapse builds (spec/synapse-email.md 2.3, spec/twisted-smtp.md 1):
   as Synapse >= 1.92 does; no retries, no SMTP timeout.
 
 Twisted's reactor runs once per process, and a Synapse-style send can hang forever,
-so each send runs in a fresh child (``python -m maildoctor.synapse.twisted_engine``)
+so each send runs in a fresh child (``python -m maildoctor.synapse.engine.twisted_engine``)
 that reads a JSON job on stdin and writes a JSON result on stdout. The parent
 enforces the watchdog and reports a kill as ``kind="hang"``. The password travels
 only through the child's stdin; every text returned is passed through a
@@ -36,10 +36,10 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from maildoctor.config.settings import EmailSettings
 from maildoctor.errors import MaildoctorError
 from maildoctor.secrets import Redactor
-from maildoctor.synapse.settings import EmailSettings
-from maildoctor.synapse.startup import startup_failure
+from maildoctor.synapse.model.startup import startup_failure
 
 __all__ = ["EngineResult", "TwistedMissingError", "send_like_synapse"]
 
@@ -129,7 +129,7 @@ def send_like_synapse(
         env["SSL_CERT_FILE"] = ca_file
     job = json.dumps(_job(settings, from_addr, to_addr, message)).encode("utf-8")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "maildoctor.synapse.twisted_engine"],
+        [sys.executable, "-m", "maildoctor.synapse.engine.twisted_engine"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env=env, bufsize=0,
     )
@@ -198,6 +198,6 @@ def _result(out: bytes, err: bytes, redact: Redactor, hung_after: float | None =
 
 
 if __name__ == "__main__":
-    from maildoctor.synapse._twisted_child import main
+    from maildoctor.synapse.engine.twisted_child import main
 
     sys.exit(main())

@@ -1,4 +1,4 @@
-"""The child side of :mod:`maildoctor.synapse.twisted_engine`: one send, one reactor.
+"""The child side of :mod:`maildoctor.synapse.engine.twisted_engine`: one send, one reactor.
 
 Reads a JSON job on stdin, prints ``ready`` once Twisted is imported (the parent's
 watchdog starts there), runs the send as Synapse's ``_sendmail`` would, and prints JSON

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from maildoctor.config.schema_model import Change, KeySpec, Version
+from maildoctor.config.schema.model import Change, KeySpec, Version
 
 __all__ = ["RELATED_TOP_LEVEL_KEYS"]
 

@@ -1,7 +1,7 @@
 """What each logged email failure means: the table of candidate root causes.
 
-Data only (the narrowing logic is in :mod:`maildoctor.synapse.logs_explain`). One
-:class:`Explanation` per failure kind found by :mod:`maildoctor.synapse.logs_scan`; facts
+Data only (the narrowing logic is in :mod:`maildoctor.synapse.logs.explain`). One
+:class:`Explanation` per failure kind found by :mod:`maildoctor.synapse.logs.scan`; facts
 from spec synapse-email.md 2.4-2.6 and 6, and twisted-smtp.md 3A/3B.
 """
 

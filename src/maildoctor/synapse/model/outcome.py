@@ -1,7 +1,7 @@
 """The shape of a prediction: :class:`Outcome`, and the words Synapse and Twisted use.
 
-Kept apart from the decision steps (:mod:`maildoctor.synapse.model`) so that the
-startup checks (:mod:`maildoctor.synapse.startup`) and the Twisted engine can build
+Kept apart from the decision steps (:mod:`maildoctor.synapse.model.predict`) so that the
+startup checks (:mod:`maildoctor.synapse.model.startup`) and the Twisted engine can build
 and compare outcomes without importing the whole model.
 """
 

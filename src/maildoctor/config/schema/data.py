@@ -1,6 +1,6 @@
 """Every key Synapse reads under ``email:``, with the version facts from spec/synapse-email.md.
 
-This module is data only: tables of :mod:`schema_model` records, in the order an admin would
+This module is data only: tables of :mod:`.model` records, in the order an admin would
 meet the keys. Facts come from the spec (sections 1.1-1.4, 2, 3, 6), which was read from
 Synapse 1.157.1 and cross-checked on 1.163.2; summaries and notes are our own words.
 Where the spec names no version the field stays ``None`` ("unknown"), never a guess.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from maildoctor.config.schema_model import Change, KeySpec, SubjectSpec, Version
+from maildoctor.config.schema.model import Change, KeySpec, SubjectSpec, Version
 
 __all__ = ["EMAIL_KEYS", "NEWEST", "SUBJECT_KEYS"]
 

@@ -1,0 +1,1 @@
+"""Twisted's SMTP client run as Synapse runs it, in a child process under a watchdog."""

@@ -1,0 +1,1 @@
+"""The mails Synapse sends, built as Synapse builds them, and their templates."""

@@ -1,0 +1,1 @@
+"""What Synapse will do, from its settings and what a probe observed."""
