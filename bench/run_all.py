@@ -15,6 +15,7 @@ BENCHES = [
     ("send_throughput.py", []),      # issue 4: our engine vs Synapse's way vs smtplib
     ("relay_throughput.py", []),     # issue 6: the relay vs Postfix as a relay
     ("after_the_250.py", []),        # issue 11: time the sender-dns and links stages add
+    ("synapse_python_cost.py", []),  # issue 12: what reading Synapse's installation costs
 ]
 
 

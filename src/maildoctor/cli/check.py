@@ -11,8 +11,8 @@ from maildoctor.cli.common import (
     ConfigCommand,
     config_paths_arguments,
     fail_unusable,
-    observe_environment,
     resolve_paths,
+    start_observing,
     synapse_python_option,
 )
 from maildoctor.cli.exit_status import ExitStatus
@@ -44,12 +44,13 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], fmt: str, select: t
     PATHS are config files or directories, in the order you give Synapse's -c options.
     Exit status: 0 no errors, 1 errors (or warnings with --strict), 2 unusable input.
     """
+    observed = start_observing(synapse_python)  # runs while the rest is imported
     from maildoctor.cli.versions import checked_synapse_version
     from maildoctor.config.check import check, validate_selectors
     from maildoctor.errors import ConfigLoadError
 
     synapse_version = checked_synapse_version(synapse_version)
-    environment, synapse_version = observe_environment(synapse_python, synapse_version)
+    environment, synapse_version = observed(synapse_version)
     all_paths = resolve_paths(paths, config)
     selected, ignored = _split(select), _split(ignore)
     unknown = validate_selectors(selected + ignored)

@@ -30,16 +30,26 @@ def synapse_python_option(func: Callable[..., Any]) -> Callable[..., Any]:
         "synapse_homeserver on PATH); `none` to skip.")(func)
 
 
-def observe_environment(synapse_python: str | None, synapse_version: str | None
-                        ) -> tuple[Any, str | None]:
-    """Where Synapse runs, and the version to check as: ``--synapse-version`` when given,
-    else the installed Synapse's (clamped to what maildoctor knows, with a note)."""
+def start_observing(synapse_python: str | None) -> Callable[[str | None], tuple[Any, str | None]]:
+    """Start looking at where Synapse runs (its interpreter is asked in a subprocess) while
+    the command imports and loads the rest; call the result with ``--synapse-version`` to get
+    ``(environment, version to check as)``: the given version when there is one, else the
+    installed Synapse's (clamped to what maildoctor knows, with a note)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from maildoctor.host import observe
 
-    environment = observe(synapse_python)
-    if synapse_version is None and environment.checked_as is not None:
-        return environment, environment.checked_as
-    return environment, synapse_version
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="maildoctor-host")
+    future = pool.submit(observe, synapse_python)
+    pool.shutdown(wait=False)
+
+    def result(synapse_version: str | None) -> tuple[Any, str | None]:
+        environment = future.result()  # bounded: observe's subprocess has a timeout
+        if synapse_version is None and environment.checked_as is not None:
+            return environment, environment.checked_as
+        return environment, synapse_version
+
+    return result
 
 
 ORDER_KEY = "maildoctor.config_path_order"

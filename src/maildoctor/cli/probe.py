@@ -13,8 +13,8 @@ from maildoctor.cli.common import (
     ConfigCommand,
     config_paths_arguments,
     fail_unusable,
-    observe_environment,
     resolve_paths,
+    start_observing,
     synapse_python_option,
 )
 from maildoctor.cli.exit_status import ExitStatus
@@ -72,11 +72,12 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str | None, tim
     Exit status: 0 Synapse would send and the mail would be accepted, 1 it would fail or
     hang, receivers will reject it, or its links are dead, 2 unusable input.
     """
+    observed = start_observing(synapse_python)  # runs while the rest is imported
     from maildoctor.cli.versions import checked_synapse_version
     from maildoctor.doctor import probe_config
 
     synapse_version = checked_synapse_version(synapse_version)
-    environment, synapse_version = observe_environment(synapse_python, synapse_version)
+    environment, synapse_version = observed(synapse_version)
     from maildoctor.errors import ConfigLoadError
     from maildoctor.render import probe_text
     from maildoctor.smtp.report import ProbeOptions

@@ -4,8 +4,8 @@ maildoctor must not import Synapse (or its Twisted) into its own process: they a
 versions, maybe another Python, and importing Synapse is seconds of work with side effects.
 So this file is executed as a script by the interpreter Synapse runs under, in a subprocess
 bounded in time (:mod:`maildoctor.host.installation`). It uses the standard library only,
-reads the installed distributions' metadata without importing them, and prints one JSON
-object on stdout. Anything it cannot find is ``null``, never an exception.
+reads the installed distributions' metadata files without importing them, and prints one
+JSON object on stdout. Anything it cannot find is ``null``, never an exception.
 
 The only import beyond the standard library is pyOpenSSL's module, to read which OpenSSL
 Twisted's TLS uses and where that OpenSSL looks for trusted certificates: that is the store
@@ -19,28 +19,55 @@ import json
 import os
 import platform
 import re
-import ssl
 import sys
-from importlib import metadata
 
 DISTRIBUTIONS = ("matrix-synapse", "twisted", "pyopenssl", "cryptography", "service-identity")
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+_META = (".dist-info", ".egg-info")
 
 
-def _version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
-    except Exception:  # a broken dist-info: report it as missing rather than crash
-        return None
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _requires(name: str) -> list[str]:
-    try:
-        return list(metadata.requires(name) or [])
-    except Exception:
+def installed_distributions() -> dict[str, tuple[str, str]]:
+    """normalised name -> (version, metadata directory), the first on ``sys.path`` winning,
+    as importlib.metadata resolves them. Read from directory names (``name-version.dist-info``)
+    rather than through importlib.metadata, which costs more than the rest of this script."""
+    found: dict[str, tuple[str, str]] = {}
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for item in names:
+            if not item.endswith(_META):
+                continue
+            stem = item.rsplit(".", 1)[0]
+            parts = stem.split("-")
+            if len(parts) < 2:
+                continue
+            name = _normal(parts[0])
+            if name not in found:
+                found[name] = (parts[1], os.path.join(entry or ".", item))
+    return found
+
+
+def _requires(directory: str | None) -> list[str]:
+    """The ``Requires-Dist`` lines of one distribution's metadata file."""
+    if directory is None:
         return []
+    for filename in ("METADATA", "PKG-INFO"):
+        try:
+            with open(os.path.join(directory, filename), encoding="utf-8",
+                      errors="replace") as fh:
+                text = fh.read(1 << 20)
+        except OSError:
+            continue
+        head = text.split("\n\n", 1)[0]  # the headers end at the first blank line
+        return [line.split(":", 1)[1].strip() for line in head.splitlines()
+                if line.lower().startswith("requires-dist:")]
+    return []
 
 
 def _markers() -> dict[str, str]:
@@ -101,26 +128,36 @@ def _twisted_trust() -> dict[str, object]:
     return out
 
 
-def main() -> None:
+def _python_ssl() -> dict[str, object]:
+    import ssl  # only when pyOpenSSL could not answer: it costs as much as the rest
+
     paths = ssl.get_default_verify_paths()
+    return {"openssl": ssl.OPENSSL_VERSION, "cafile": paths.cafile, "capath": paths.capath}
+
+
+def main() -> None:
+    dists = installed_distributions()
+    synapse = dists.get("matrix-synapse")
+    requires = _requires(synapse[1] if synapse else None)
+    installed: dict[str, str | None] = {}
+    for line in requires:
+        match = _NAME.match(line)
+        if match:
+            hit = dists.get(_normal(match.group(1)))
+            installed[match.group(1)] = hit[0] if hit else None
+    trust = _twisted_trust()
     report = {
         "executable": sys.executable,
         "prefix": sys.prefix,
         "python": platform.python_version(),
-        "versions": {name: _version(name) for name in DISTRIBUTIONS},
-        "requires": _requires("matrix-synapse"),
-        "installed": {},
+        "versions": {name: (dists[name][0] if name in dists else None)
+                     for name in DISTRIBUTIONS},
+        "requires": requires,
+        "installed": installed,
         "markers": _markers(),
-        "python_ssl": {"openssl": ssl.OPENSSL_VERSION, "cafile": paths.cafile,
-                       "capath": paths.capath},
-        "twisted_trust": _twisted_trust(),
+        "python_ssl": _python_ssl() if trust.get("openssl") is None else {},
+        "twisted_trust": trust,
     }
-    installed: dict[str, str | None] = {}
-    for line in _requires("matrix-synapse"):
-        match = _NAME.match(str(line))
-        if match:
-            installed[match.group(1)] = _version(match.group(1))
-    report["installed"] = installed
     json.dump(report, sys.stdout)
 
 
