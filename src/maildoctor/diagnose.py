@@ -24,7 +24,8 @@ from typing import Any
 from maildoctor.causes import Kind, cause_for
 from maildoctor.config.settings import EmailSettings
 from maildoctor.diagnostics import Diagnostic, Location, Severity
-from maildoctor.replies import Blame, Meaning, Reply, classify
+from maildoctor.meaning import Meaning, classify
+from maildoctor.replies import Blame, Reply
 from maildoctor.smtp.facts import AuthAttempt, Connect, Resolve, ServerFacts, Speaks, TlsVerify
 from maildoctor.smtp.parse import offered_mechanisms, twisted_auth_mechanisms
 from maildoctor.synapse.model.predict import Outcome

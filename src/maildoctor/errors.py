@@ -37,7 +37,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from maildoctor.replies import EnhancedCode, Meaning, Reply
+    from maildoctor.meaning import Meaning
+    from maildoctor.replies import EnhancedCode, Reply
 
 
 class MaildoctorError(Exception):
@@ -105,7 +106,7 @@ class SMTPFailure(MaildoctorError):
 
     def meaning(self, provider: str | None = None) -> Meaning | None:
         """Which input the server's reply blames (None without a reply)."""
-        from maildoctor.replies import classify
+        from maildoctor.meaning import classify
 
         reply = self.server_reply
         return None if reply is None else classify(reply, self.stage, provider=provider)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from maildoctor.causes import CAUSES, Cause, Kind, cause_for
-from maildoctor.replies import Blame, EnhancedCode, Reply, classify
+from maildoctor.meaning import classify
+from maildoctor.replies import Blame, EnhancedCode, Reply
 
 
 @pytest.mark.parametrize(("code", "text", "stage", "blame", "temporary"), [

@@ -18,7 +18,8 @@ from typing import Any
 
 from maildoctor.config.settings import EmailSettings
 from maildoctor.errors import SMTPFailure
-from maildoctor.replies import Blame, classify
+from maildoctor.meaning import classify
+from maildoctor.replies import Blame
 from maildoctor.smtp.auth_stage import AuthStage
 from maildoctor.smtp.engine import OnStage, Stop, run_sync
 from maildoctor.smtp.facts import Connect, Reply, Resolve, Speaks

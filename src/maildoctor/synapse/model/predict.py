@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 
 from maildoctor.config.settings import EmailSettings
-from maildoctor.replies import Blame, classify
+from maildoctor.meaning import classify
+from maildoctor.replies import Blame
 from maildoctor.smtp import twisted_caps as caps
 from maildoctor.smtp.facts import Connect, Reply, Resolve, ServerFacts, Speaks, TlsVerify
 from maildoctor.synapse.model.outcome import (
