@@ -35,7 +35,7 @@ included)::
     config                              load, settings, schema/, rules/, check, fix
     providers                           the provider library (data)
     testing, resolver                   the test server; bounded DNS
-    secrets, errors, diagnostics,       masking, the exception tree, Diagnostic,
+    secrets, errors, diagnostics, hosts masking, exceptions, Diagnostic, is_loopback,
     replies, reply_catalogue, meaning,  a reply and what it blames (catalogue of well-known
     causes                              replies), the one cause table
 
@@ -71,7 +71,8 @@ __all__ = [
 ]
 
 _FLOORS: tuple[tuple[str, ...], ...] = (
-    ("secrets", "replies", "reply_catalogue", "meaning", "errors", "causes", "diagnostics"),
+    ("secrets", "replies", "reply_catalogue", "meaning", "errors", "causes", "diagnostics",
+     "hosts"),
     ("testing", "resolver"),
     ("providers",),
     ("config",),

@@ -27,10 +27,13 @@ from maildoctor.diagnostics import Diagnostic, Location, Severity
 from maildoctor.meaning import Meaning, classify
 from maildoctor.replies import Blame, Reply
 from maildoctor.smtp.facts import AuthAttempt, Connect, Resolve, ServerFacts, Speaks, TlsVerify
-from maildoctor.smtp.parse import offered_mechanisms, twisted_auth_mechanisms
+from maildoctor.smtp.parse import (
+    offered_mechanisms,
+    twisted_auth_mechanisms,
+    twisted_offers_starttls,
+)
+from maildoctor.smtp.twisted_caps import TWISTED_MECHANISMS
 from maildoctor.synapse.model.predict import Outcome
-
-SYNAPSE_MECHS = ("CRAM-MD5", "LOGIN", "PLAIN")
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class Diagnosis:
     code: str = ""  # the check rule behind it, when the cause is in the config
     consequence: str = ""  # what Synapse does, from the cause table
     cause_id: str = ""  # the cause table row (or catalogue entry) behind it
+    # config findings (rule codes) that what the probe observed has answered
+    settled: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +66,7 @@ class Diagnosis:
             "code": self.code or None,
             "cause_id": self.cause_id or None,
             "consequence": self.consequence or None,
+            "settled_by_probe": list(self.settled),
             "synapse": {
                 "outcome": self.synapse.kind,
                 "exception": self.synapse.exception or None,
@@ -227,7 +233,7 @@ def explain_missing_password(ev: Evidence) -> Diagnosis | None:
     if not s.require_auth or s.will_attempt_auth:
         return None
     offered = ev.offered
-    usable = [m for m in SYNAPSE_MECHS if m in twisted_auth_mechanisms(ev.caps)]
+    usable = [m for m in TWISTED_MECHANISMS if m in twisted_auth_mechanisms(ev.caps)]
     typo = ev.typo_for("smtp_pass")
     said = (f"the server offers {_mechs(offered)}" if offered
             else "the server offers no AUTH at all")
@@ -366,7 +372,7 @@ def explain_auth(ev: Evidence) -> Diagnosis | None:
     if not s.require_auth and not s.will_attempt_auth:
         return None
     offered = ev.offered
-    usable = [m for m in SYNAPSE_MECHS if m in twisted_auth_mechanisms(ev.caps)]
+    usable = [m for m in TWISTED_MECHANISMS if m in twisted_auth_mechanisms(ev.caps)]
     if s.require_auth and not usable and (f.ehlo_lines or f.ehlo_tls_lines):
         from maildoctor.smtp import twisted_caps
 
@@ -384,7 +390,7 @@ def explain_auth(ev: Evidence) -> Diagnosis | None:
                          ("accepted MAIL FROM without a login)" if relays else
                           "asks for none here)") + ", or use the provider's submission port "
                          "(587 or 465) that offers AUTH", key="email.smtp_user")
-        if set(offered) & set(SYNAPSE_MECHS):
+        if set(offered) & set(TWISTED_MECHANISMS):
             return _diag(ev, f"smtp_user is set, but {why}",
                          "the server must write its capability as `AUTH LOGIN PLAIN` (upper "
                          "case, a space, no `=`); until then use `maildoctor relay`",
@@ -574,7 +580,24 @@ def _located(ev: Evidence, found: Diagnosis) -> Diagnosis:
     return replace(found, location=location) if location is not None else found
 
 
+def settled_by_probe(ev: Evidence) -> tuple[str, ...]:
+    """Config findings the probe has answered, so that no output repeats them as open
+    questions: MD306 (the certificate name is unverified for a local host) once the
+    certificate verified, or when the server offers no STARTTLS to a config without
+    implicit TLS (no certificate is ever checked)."""
+    facts, s = ev.facts, ev.settings
+    no_starttls = (not s.implicit_tls and bool(facts.ehlo_lines)
+                   and not twisted_offers_starttls(facts.ehlo_lines))
+    answered = facts.tls is TlsVerify.OK or no_starttls
+    return ("MD306",) if answered and any(d.code == "MD306" for d in ev.findings) else ()
+
+
 def diagnose(ev: Evidence) -> Diagnosis:
+    """The root cause, with the config findings the probe settled."""
+    return replace(_diagnose(ev), settled=settled_by_probe(ev))
+
+
+def _diagnose(ev: Evidence) -> Diagnosis:
     for explainer in EXPLAINERS:
         found = explainer(ev)
         if found is not None:

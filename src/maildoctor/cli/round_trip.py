@@ -3,12 +3,12 @@ argument) and its text report."""
 
 from __future__ import annotations
 
-import ipaddress
 import sys
 
 import click
 
 from maildoctor.cli.exit_status import ExitStatus
+from maildoctor.hosts import is_loopback
 from maildoctor.resolver import parse_resolver_address, printable
 from maildoctor.roundtrip.run import RoundTripOptions, RoundTripReport
 from maildoctor.secrets import Secret
@@ -28,15 +28,6 @@ def _host_port(text: str, default: int) -> tuple[str, int]:
     if not host:
         raise click.BadParameter("give the IMAP server as HOST[:PORT]", param_hint="--imap")
     return host, port
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _password(path: str | None) -> Secret:
@@ -63,7 +54,7 @@ def round_trip_options(imap: str, user: str, password_file: str | None, plain: b
                        ca_file: str | None, wait: float, keep: bool, resolver: str | None,
                        links: bool, timeout: float) -> RoundTripOptions:
     host, port = _host_port(imap, 143 if plain else 993)
-    if plain and not _loopback(host):
+    if plain and not is_loopback(host):
         raise click.BadParameter("IMAP without TLS would send the mailbox password in clear "
                                  "text; only for loopback", param_hint="--imap-plain")
     server = None

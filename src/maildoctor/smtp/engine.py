@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import ipaddress
 import time
 from collections.abc import Callable
 from enum import Enum
@@ -26,6 +25,7 @@ from maildoctor.errors import (
     SMTPFailure,
     TLSFailure,
 )
+from maildoctor.hosts import is_loopback
 from maildoctor.secrets import Redactor
 from maildoctor.smtp.facts import ServerFacts
 from maildoctor.smtp.report import ProbeOptions, ProbeReport, StageResult, StageStatus
@@ -152,11 +152,7 @@ class EngineBase:
 
     @property
     def loopback(self) -> bool:
-        address = self.conn.address if self.conn else ""
-        try:
-            return ipaddress.ip_address(address.split("%")[0]).is_loopback
-        except ValueError:
-            return False
+        return is_loopback(self.conn.address if self.conn else "")
 
     async def close(self, *, quit_first: bool = False) -> None:
         conn, self.conn = self.conn, None

@@ -19,8 +19,6 @@ from maildoctor.replies import ReplyLine as ReplyLine
 from maildoctor.replies import parse_reply_line as parse_reply_line
 from maildoctor.smtp import twisted_caps
 
-# Twisted registers its authenticators in this order and uses the first one offered.
-SYNAPSE_MECHANISMS = twisted_caps.TWISTED_MECHANISMS
 # What ``--all-mechanisms`` knows how to try.
 PROBE_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2")
 
