@@ -553,6 +553,24 @@ def explain_dead_links(ev: Evidence) -> Diagnosis | None:
                  evidence=tuple(f"{b['url']}: {b['seen']}" for b in broken))
 
 
+def _ok_with_warnings(ev: Evidence) -> Diagnosis:
+    """Synapse sends; an at-risk sender domain (spam folder likely) is said as a warning,
+    with its fix, without failing the probe."""
+    warned = next((st for st in ev.stages if st.name == "sender-dns"
+                   and str(st.status) == "warn"), None)
+    worst = next((f for f in warned.facts.get("findings", ()) if f["level"] == "at-risk"),
+                 None) if warned is not None else None
+    if worst is None:
+        return Diagnosis(ok=True, root_cause="Synapse will send mail with this config",
+                         fix="", synapse=ev.outcome)
+    fix = worst.get("fix") or ""
+    if worst.get("record"):
+        fix = f"{fix}: {worst['record']}" if fix else worst["record"]
+    return Diagnosis(ok=True, root_cause="Synapse will send mail with this config, but "
+                     f"receivers may file it as spam: {worst['message']}", fix=fix,
+                     synapse=ev.outcome, evidence=(warned.summary,) if warned else ())
+
+
 EXPLAINERS: tuple[Explainer, ...] = (
     explain_no_start,
     explain_email_off,
@@ -606,7 +624,6 @@ def _diagnose(ev: Evidence) -> Diagnosis:
         return Diagnosis(ok=True, root_cause=f"every stage up to {ev.stopped_after} passed; "
                          "the later stages were not tested", fix="", synapse=ev.outcome)
     if ev.outcome.kind == "ok":
-        return Diagnosis(ok=True, root_cause="Synapse will send mail with this config",
-                         fix="", synapse=ev.outcome)
+        return _ok_with_warnings(ev)
     return Diagnosis(ok=False, root_cause=ev.outcome.why or ev.outcome.message,
                      fix="see the stages below", synapse=ev.outcome)
