@@ -11,6 +11,8 @@ pytest_plugins = [
         "tests.infra.synapse",
         "tests.infra.knot",
         "tests.infra.bad_dns",
+        "tests.infra.mailbox",
+        "tests.infra.nginx",
         "tests.infra.prometheus",
     )
     if importlib.util.find_spec(name) is not None

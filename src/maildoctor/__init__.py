@@ -16,6 +16,30 @@ The library behind the ``maildoctor`` command::
         mailer.send("noreply@example.org", ["you@example.org"], message_bytes)
 
 Names are imported lazily so that ``import maildoctor`` (and the CLI) start fast.
+
+The package is built in floors (:data:`_FLOORS`, from the ground up): a module imports only
+modules of its own floor or of floors below, never one above, so no two packages import
+each other (``tests/test_import_graph.py`` holds every import to this, function-level ones
+included)::
+
+    cli, __main__                       one module per command
+    relay, exporter, synapse_module     the long-running services and Synapse's module
+    render                              every output format
+    doctor                              the probe pipeline
+    diagnose                            facts + findings + model -> one root cause
+    mailer                              the sending engine
+    synapse                             model/, mail/, logs/, engine/: what Synapse does
+    roundtrip                           a sent mail read back (headers, DKIM, links)
+    host, links, senderdns              where Synapse runs; its links; its sender domain
+    smtp                                the probe's wire, stages and observed facts
+    config                              load, settings, schema/, rules/, check, fix
+    providers                           the provider library (data)
+    testing, resolver                   the test server; bounded DNS
+    secrets, errors, diagnostics, hosts masking, exceptions, Diagnostic, is_loopback,
+    replies, reply_catalogue, meaning,  a reply and what it blames (catalogue of well-known
+    causes                              replies), the one cause table
+
+This module itself (the public API) stands above them all; nothing inside imports it.
 """
 
 from __future__ import annotations
@@ -45,6 +69,25 @@ __all__ = [
     "probe",
     "settings_from_config",
 ]
+
+_FLOORS: tuple[tuple[str, ...], ...] = (
+    ("secrets", "replies", "reply_catalogue", "meaning", "errors", "causes", "diagnostics",
+     "hosts"),
+    ("testing", "resolver"),
+    ("providers",),
+    ("config",),
+    ("smtp",),
+    ("host", "links", "senderdns"),
+    ("roundtrip",),
+    ("synapse",),
+    ("mailer",),
+    ("diagnose",),
+    ("doctor",),
+    ("render",),
+    ("relay", "exporter", "synapse_module"),
+    ("cli", "__main__"),
+)
+"""Top-level modules and packages, from the ground floor up (see the docstring)."""
 
 _WHERE = {
     "Applicability": ("maildoctor.diagnostics", "Applicability"),

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from maildoctor.host import installation
 from tests.infra.synapse import SynapseHarness, SynapseRun
 
 PASSWORD = "pw-Sx9!unique"
@@ -135,6 +136,11 @@ def test_missing_dependencies_never_stop_synapse(bare_harness: SynapseHarness,
                           env={"PYTHONPATH": source}) as run:
         assert run.no_start is None, run.no_start
         text = _wait_for(run, "maildoctor probe:")
+        # A plain `python -m synapse.app.homeserver` runs: the search finds its interpreter.
+        running = installation.running_synapses()
+        assert any(p.python == bare_harness.python for p in running), running
+        asked = installation.ask(next(p for p in running if p.python == bare_harness.python))
+        assert asked.synapse is not None and asked.error == ""
     assert [line for line in _lines(text, "ERROR") if "maildoctor: MD101" in line]
     (probe,) = [line for line in _lines(text, "ERROR") if "maildoctor probe:" in line]
     assert "could not run" in probe and "aiosmtplib" in probe

@@ -64,8 +64,9 @@ zone:
 
 
 def zone_text(origin: str, body: str, serial: int) -> str:
-    """A zone file: SOA and NS made here, ``body`` gives the records (relative names)."""
-    return (f"$ORIGIN {origin}.\n$TTL 60\n"
+    """A zone file: SOA and NS made here, ``body`` gives the records (relative names). TTL 0:
+    tests change records mid-session (a DKIM key), and no resolver may keep the old ones."""
+    return (f"$ORIGIN {origin}.\n$TTL 0\n"
             f"@ SOA ns.{origin}. hostmaster.{origin}. {serial} 3600 600 86400 60\n"
             f"@ NS ns.{origin}.\nns A 127.0.0.1\n{body}\n")
 

@@ -14,8 +14,11 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from maildoctor.testing.ports import free_port
 
@@ -108,3 +111,19 @@ class NginxProxy:
                 proc.wait(timeout=5)
         if self.root != Path():
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def synapse_behind_nginx(synapse_harness: Any) -> Iterator[NginxProxy]:
+    """A real Synapse behind nginx with two sites: ``matrix-only`` (location /_matrix) and
+    ``both`` (/_matrix and /_synapse/client). Mark tests `synapse`."""
+    block = {"smtp_host": "127.0.0.1", "smtp_port": 2525, "enable_tls": False,
+             "notif_from": "Matrix <noreply@example.org>"}
+    with synapse_harness.run(block) as syn:
+        try:
+            proxy = NginxProxy(syn.port, {"matrix-only": ["/_matrix"],
+                                          "both": ["/_matrix", "/_synapse/client"]}).start()
+        except NginxStartError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        yield proxy
+        proxy.stop()

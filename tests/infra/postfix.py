@@ -46,6 +46,7 @@ from tests.postfix.files import (
     PASSWORD,
     TREE,
     USER,
+    Mailbox,
     dovecot_conf,
     main_cf,
     master_cf,
@@ -159,6 +160,8 @@ def _stop_tree(root: Path) -> None:
     deadline = time.monotonic() + 10
     _terminate(_read_pid(root / "queue" / "pid" / "master.pid"), signal.SIGTERM, deadline)
     _terminate(_read_pid(root / "dv" / "run" / "master.pid"), signal.SIGKILL, deadline)
+    for milter in ("signer", "verifier"):  # mailbox mode's OpenDKIMs
+        _terminate(_read_pid(root / "dkim" / f"{milter}.pid"), signal.SIGTERM, deadline)
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -185,8 +188,13 @@ class PostfixServer:
     ports, AUTH PLAIN LOGIN checked by Dovecot. ``cram_md5_trap=True`` also advertises
     CRAM-MD5, which always fails. Use as a context manager or call start()/stop()."""
 
-    def __init__(self, *, cram_md5_trap: bool = False, start_timeout: float = START_TIMEOUT):
+    def __init__(self, *, cram_md5_trap: bool = False, start_timeout: float = START_TIMEOUT,
+                 mailbox: Callable[[Path], Mailbox] | None = None):
+        """``mailbox``: mailbox mode (tests/infra/mailbox.py), given the root, returns its
+        setup (ports chosen then)."""
         self.cram_md5_trap = cram_md5_trap
+        self.mailbox_setup = mailbox
+        self.mailbox: Mailbox | None = None
         self.start_timeout = start_timeout
         self.host = "127.0.0.1"
         self.hostname = HOSTNAME
@@ -227,6 +235,10 @@ class PostfixServer:
             self._build()
             _update_alternates(add=str(self.root / "etc"))
             self._start_dovecot()
+            if self.mailbox is not None:
+                from tests.infra.mailbox import start_milters
+
+                start_milters(self.root, self.mailbox, self.start_timeout)
             self._start_postfix()
         except PostfixStartError:
             self.stop()
@@ -258,10 +270,15 @@ class PostfixServer:
         (r / "certs" / "server.pem").chmod(0o600)
         ca.cert_pem.write_to_path(str(r / "certs" / "ca.pem"))
         self.ca_file = str(r / "certs" / "ca.pem")
-        _write(r / "etc" / "main.cf", main_cf(r))
+        if self.mailbox_setup is not None:
+            from tests.infra.mailbox import prepare_mailbox
+
+            self.mailbox = self.mailbox_setup(r)
+            prepare_mailbox(r, self.mailbox, cert)
+        _write(r / "etc" / "main.cf", main_cf(r, self.mailbox))
         _write(r / "etc" / "sink.regexp", "/./ inbox/\n")
-        _write(r / "dv" / "dovecot.conf", dovecot_conf(r, self.cram_md5_trap))
-        _write(r / "dv" / "users", users_file(self.cram_md5_trap))
+        _write(r / "dv" / "dovecot.conf", dovecot_conf(r, self.cram_md5_trap, self.mailbox))
+        _write(r / "dv" / "users", users_file(self.cram_md5_trap, self.mailbox is not None))
         (r / "dv" / "users").chmod(0o600)
         shutil.chown(r / "dv" / "users", "dovecot", "dovecot")  # read by Dovecot's auth process
 

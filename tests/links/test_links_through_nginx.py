@@ -6,7 +6,6 @@ both (no finding). The SMTP side is the built-in test server; DNS is the test Kn
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +19,9 @@ from tests.infra.nginx import NginxProxy
 from tests.senderdns.zones import ORIGIN, SENDING_IP
 
 
-@pytest.fixture(scope="module")
-def proxied(synapse_harness: Any) -> Iterator[NginxProxy]:
-    block = {"smtp_host": "127.0.0.1", "smtp_port": 2525, "enable_tls": False,
-             "notif_from": "Matrix <noreply@example.org>"}
-    with synapse_harness.run(block) as syn:
-        with NginxProxy(syn.port, {"matrix-only": ["/_matrix"],
-                                   "both": ["/_matrix", "/_synapse/client"]}) as proxy:
-            yield proxy
+@pytest.fixture
+def proxied(synapse_behind_nginx: NginxProxy) -> NginxProxy:
+    return synapse_behind_nginx
 
 
 def _config(tmp_path: Path, port: int, base: str, label: str = "good") -> Path:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from maildoctor.config.settings import settings_from_config
+from maildoctor.config.templates import TemplateSet
 from maildoctor.synapse.mail.message import BuiltMessage, build_message
-from maildoctor.synapse.mail.templating import TemplateSet
 
 BASE_CONFIG: dict[str, Any] = {
     "server_name": "example.org",

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from maildoctor.config.settings import settings_from_config
+from maildoctor.config.templates import TemplateSet
 from maildoctor.synapse.mail.message import DEFAULT_SUBJECTS, build_message
-from maildoctor.synapse.mail.templating import TemplateSet
 
 CAPTURED = Path(__file__).parents[1] / "conformance" / "captured"
 NOTIF_FROM = "Example %(app)s <noreply@example.org>"  # as in captured/README.md

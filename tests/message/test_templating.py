@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from maildoctor.synapse.mail.templating import (
+from maildoctor.config.templates import (
     BUILTIN_DIR,
     EXPIRY,
     NOTIF,

@@ -17,15 +17,41 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 USER = "synapse@example.org"
 PASSWORD = "s3cret"  # a fixed test credential of a loopback-only server, not a real secret
 HOSTNAME = "mail.test"
+# The round trip's mailbox (mailbox mode only): the IMAP login and where every mail lands.
+MAILBOX_USER = "alice@example.org"
+MAILBOX_PASSWORD = "imap-s3cret"  # a fixed credential of a loopback-only server
+LMTP = "lmtp:unix:private/dovecot-lmtp"
 
 
-def main_cf(root: Path) -> str:
-    return f"""\
+@dataclass(frozen=True)
+class Mailbox:
+    """Mailbox mode: Postfix signs with OpenDKIM (``signer_port``), a second OpenDKIM
+    (``verifier_port``) verifies as a receiving server would and writes
+    Authentication-Results, asking the test DNS (``dns_port``); Dovecot delivers over LMTP
+    with a Sieve rule filing mail from ``junk_domain`` into Junk, and serves IMAPS."""
+
+    imaps_port: int
+    signer_port: int
+    verifier_port: int
+    dns_port: int
+    domain: str  # the domain OpenDKIM signs for
+    selector: str = "mail"
+    junk_domain: str = "junk.maildoctor.test"
+
+
+def main_cf(root: Path, mailbox: Mailbox | None = None) -> str:
+    transport = LMTP if mailbox else "virtual"
+    milters = "" if mailbox is None else (
+        f"smtpd_milters = inet:127.0.0.1:{mailbox.signer_port}, "
+        f"inet:127.0.0.1:{mailbox.verifier_port}\n"
+        "milter_default_action = tempfail\n")
+    return milters + f"""\
 compatibility_level = 3.6
 queue_directory = {root}/queue
 data_directory = {root}/data
@@ -50,9 +76,10 @@ smtpd_sasl_path = private/auth
 smtpd_relay_restrictions = permit_sasl_authenticated, reject
 smtpd_recipient_restrictions = permit_sasl_authenticated, reject
 # Every recipient, whatever its domain, lands in one Maildir owned by nobody.
-default_transport = virtual
-relay_transport = virtual
-local_transport = virtual
+default_transport = {transport}
+relay_transport = {transport}
+local_transport = {transport}
+virtual_transport = {transport}
 virtual_mailbox_base = {root}/sink
 virtual_mailbox_maps = regexp:{root}/etc/sink.regexp
 virtual_uid_maps = static:65534
@@ -80,6 +107,7 @@ error     unix  - - n -  - error
 retry     unix  - - n -  - error
 discard   unix  - - n -  - discard
 virtual   unix  - n n -  - virtual
+lmtp      unix  - - n -  - lmtp
 anvil     unix  - - n -  1 anvil
 scache    unix  - - n -  1 scache
 postlog   unix-dgram n - n - 1 postlogd
@@ -100,15 +128,15 @@ def master_cf(host: str, submission_port: int, smtps_port: int) -> str:
 """
 
 
-def dovecot_conf(root: Path, cram_md5_trap: bool) -> str:
+def dovecot_conf(root: Path, cram_md5_trap: bool, mailbox: Mailbox | None = None) -> str:
     # The trap stores the password hashed, so CRAM-MD5 (which needs the plaintext) can be
     # advertised but never succeed: Synapse issue 10280.
     mechanisms = "plain login cram-md5" if cram_md5_trap else "plain login"
     scheme = "" if cram_md5_trap else "scheme=PLAIN "
-    return f"""\
+    home = f"{root}/mail/%u" if mailbox else "/nonexistent"
+    return (mailbox_dovecot_conf(root, mailbox) if mailbox else "protocols =\n") + f"""\
 base_dir = {root}/dv/run
 state_dir = {root}/dv/state
-protocols =
 log_path = {root}/dv/dovecot.log
 auth_mechanisms = {mechanisms}
 passdb {{
@@ -117,14 +145,14 @@ passdb {{
 }}
 userdb {{
   driver = static
-  args = uid=nobody gid=nogroup home=/nonexistent
+  args = uid=nobody gid=nogroup home={home}
 }}
 service auth {{
   unix_listener {root}/queue/private/auth {{
     mode = 0666
   }}
 }}
-ssl = no
+{"" if mailbox else "ssl = no"}
 # No escalating per-IP penalty (2, 4, 8... 15 s before every later AUTH, even a good one):
 # it would make each test's timing depend on the failures of the tests before it. The
 # stock 2 s delay on a failed AUTH stays, as on a real server.
@@ -136,7 +164,9 @@ service anvil {{
 """
 
 
-def users_file(cram_md5_trap: bool) -> str:
+def users_file(cram_md5_trap: bool, mailbox: bool = False) -> str:
+    if mailbox:
+        return f"{USER}:{{PLAIN}}{PASSWORD}\n{MAILBOX_USER}:{{PLAIN}}{MAILBOX_PASSWORD}\n"
     if not cram_md5_trap:
         return f"{USER}:{{PLAIN}}{PASSWORD}\n"
     salt = os.urandom(8)
@@ -157,3 +187,93 @@ TREE = (
     ("data", "postfix", "postfix", 0o700),
     ("sink", "nobody", "nogroup", 0o700),
 )
+
+
+# --- mailbox mode -------------------------------------------------------------------------
+
+
+def mailbox_dovecot_conf(root: Path, mailbox: Mailbox) -> str:
+    """IMAPS on loopback, LMTP for Postfix, one Maildir per user under $R/mail, a Junk
+    folder marked \\Junk, and the Sieve rule run before any user script."""
+    return f"""\
+protocols = imap lmtp
+ssl = yes
+ssl_cert = <{root}/certs/cert.pem
+ssl_key = <{root}/certs/key.pem
+mail_location = maildir:~/Maildir
+mail_uid = nobody
+mail_gid = nogroup
+first_valid_uid = 1
+lda_mailbox_autocreate = yes
+namespace inbox {{
+  inbox = yes
+  separator = /
+  mailbox Junk {{
+    special_use = \\Junk
+    auto = create
+  }}
+}}
+service imap-login {{
+  inet_listener imap {{
+    port = 0
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {mailbox.imaps_port}
+    ssl = yes
+  }}
+}}
+service lmtp {{
+  unix_listener {root}/queue/private/dovecot-lmtp {{
+    mode = 0666
+  }}
+}}
+protocol lmtp {{
+  mail_plugins = $mail_plugins sieve
+  postmaster_address = postmaster@{HOSTNAME}
+}}
+plugin {{
+  sieve_before = {root}/sieve/junk.sieve
+}}
+"""
+
+
+def junk_sieve(mailbox: Mailbox) -> str:
+    return f"""\
+require "fileinto";
+if address :domain :is "from" "{mailbox.junk_domain}" {{
+  fileinto "Junk";
+  stop;
+}}
+"""
+
+
+def opendkim_conf(root: Path, mailbox: Mailbox, *, verify: bool) -> str:
+    """The signer signs what 127.0.0.1 submits for ``domain``; the verifier treats no host as
+    internal, so it verifies every mail (as a receiving server) and writes
+    Authentication-Results, with its DNS asked of the test server through unbound's stub."""
+    name = "verifier" if verify else "signer"
+    port = mailbox.verifier_port if verify else mailbox.signer_port
+    common = (f"Syslog no\nSocket inet:{port}@127.0.0.1\n"
+              f"PidFile {root}/dkim/{name}.pid\nRequireSafeKeys false\n"
+              "Canonicalization relaxed/relaxed\n")
+    if verify:
+        return common + (f"Mode v\nInternalHosts 192.0.2.255\nAuthservID {HOSTNAME}\n"
+                         f"ResolverConfiguration {root}/dkim/unbound.conf\n"
+                         "AlwaysAddARHeader yes\nQueryCache no\n")
+    return common + (f"Mode s\nDomain {mailbox.domain}\nSelector {mailbox.selector}\n"
+                     f"KeyFile {root}/dkim/{mailbox.selector}.private\n"
+                     "InternalHosts 127.0.0.1\nSignHeaders From,To,Subject,Date,Message-ID\n")
+
+
+def unbound_conf(mailbox: Mailbox, zone: str) -> str:
+    return f"""\
+server:
+    do-not-query-localhost: no
+    module-config: "iterator"
+    # unbound answers NXDOMAIN for the RFC 6761 names (.test among them) unless told not to
+    local-zone: "test." nodefault
+stub-zone:
+    name: "{zone}"
+    stub-addr: 127.0.0.1@{mailbox.dns_port}
+"""

@@ -107,18 +107,22 @@ class RelayProcess:
     queue are what Synapse would see: the same address, back after a while."""
 
     def __init__(self, config: Path, queue: Path, log_dir: Path,
-                 extra_args: Sequence[str] = ()) -> None:
+                 extra_args: Sequence[str] = (), prefix: Sequence[str] = (),
+                 preexec: Callable[[], None] | None = None) -> None:
         self.config = config
         self.queue = queue
         self.port = free_port()
         self.log_dir = log_dir
         self.extra_args = list(extra_args)
+        self.prefix = list(prefix)
+        """Runs the relay through this (``unshare ...``); it must exec the relay in the end."""
+        self.preexec = preexec
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
     @property
     def argv(self) -> list[str]:
-        return [*RELAY_COMMAND, "run", str(self.config),
+        return [*self.prefix, *RELAY_COMMAND, "run", str(self.config),
                 "--listen", f"{HOST}:{self.port}", "--queue", str(self.queue),
                 *self.extra_args]
 
@@ -128,7 +132,8 @@ class RelayProcess:
         log = (self.log_dir / f"relay-{self.starts}.log").open("wb")
         with log:
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+                                         stderr=subprocess.STDOUT, start_new_session=True,
+                                         preexec_fn=self.preexec)
         proc = self.proc
         deadline = time.monotonic() + READY_TIMEOUT
         while not greets(self.port):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,12 +36,26 @@ class PickySink:
         dark after the last mail (the connection stays open, nothing comes back)."""
         self.delivered: list[Delivered] = []
         self.refusals: Counter[str] = Counter()
+        self.mail_reply: str | None = None
+        """When set, every MAIL FROM gets this reply (a provider throttling the account)."""
+        self.mail_refused_at: list[float] = []
+        """time.monotonic() of each MAIL FROM refused with ``mail_reply``."""
         self.host = "127.0.0.1"
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="picky-sink")
         self._sessions: list[SMTP] = []
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
+                          options: list[str]) -> str:
+        reply = self.mail_reply
+        if reply is not None:
+            self.mail_refused_at.append(time.monotonic())
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 2.1.0 Ok"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           options: list[str]) -> str:

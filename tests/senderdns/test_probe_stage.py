@@ -66,6 +66,8 @@ def test_json_has_the_stage_with_its_verdict(tmp_path: Path, smtp_server: Any,
     assert stage["status"] == "warn" and stage["facts"]["verdict"] == "at-risk"
     assert stage["facts"]["record"] == f'nospf.{ORIGIN}. 3600 IN TXT "v=spf1 ip4:{SENDING_IP} ~all"'
     assert out["diagnosis"]["ok"] is True
+    assert "receivers may file it as spam" in out["diagnosis"]["root_cause"]
+    assert out["diagnosis"]["fix"].endswith(stage["facts"]["record"])
 
 
 def test_no_sender_dns_turns_the_stage_off(tmp_path: Path, smtp_server: Any, knot: Any) -> None:

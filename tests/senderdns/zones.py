@@ -56,6 +56,17 @@ _dmarc.split TXT "v=DMARC1;" " p=none"
 nonascii MX 10 mail
 nonascii TXT "v=spf1 ip4:192.0.2.0/24 caf\\195\\169 -all"
 _dmarc.nonascii TXT "v=DMARC1; p=none"
+; more than two lookups that find nothing (void lookups)
+void MX 10 mail
+void TXT "v=spf1 a:nx1.maildoctor.test a:nx2.maildoctor.test a:nx3.maildoctor.test" \
+" ip4:192.0.2.0/24 -all"
+_dmarc.void TXT "v=DMARC1; p=none"
+; a provider whose DKIM records are CNAMEs to its own domain (SendGrid)
+viasendgrid MX 10 mail
+viasendgrid TXT "v=spf1 include:sendgrid.net ~all"
+_dmarc.viasendgrid TXT "v=DMARC1; p=reject"
+s1._domainkey.viasendgrid CNAME s1.domainkey.u1.wl1.sendgrid.net.
+s2._domainkey.viasendgrid CNAME s2.domainkey.u1.wl1.sendgrid.net.
 ; no MX and no address
 nomx TXT "v=spf1 ip4:192.0.2.0/24 -all"
 _dmarc.nomx TXT "v=DMARC1; p=none"

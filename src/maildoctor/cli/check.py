@@ -15,6 +15,7 @@ from maildoctor.cli.common import (
     synapse_python_option,
 )
 from maildoctor.cli.exit_status import ExitStatus
+from maildoctor.render import FORMATS
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
@@ -23,7 +24,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
 
 @click.command("check", cls=ConfigCommand)
 @config_paths_arguments
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "sarif"]),
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)),
               default="text", show_default=True,
               help="Output format (sarif: SARIF 2.1.0 for GitHub code scanning).")
 @click.option("--select", multiple=True, metavar="CODES",

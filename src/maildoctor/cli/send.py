@@ -54,22 +54,52 @@ KINDS = ("test", "password-reset", "registration", "add-threepid", "already-in-u
               help="native: seconds per step; synapse: the watchdog for the whole send.")
 @click.option("--force", is_flag=True, help="Send even when check reports errors.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--imap", "imap", metavar="HOST[:PORT]",
+              help="Round trip: wait for the mail in this IMAP mailbox (IMAPS, port 993 by "
+              "default) and report its folder, Authentication-Results, DKIM and links.")
+@click.option("--imap-user", metavar="USER", help="The mailbox login (default: --to).")
+@click.option("--imap-password-file", type=click.Path(exists=True, dir_okay=False),
+              help="A file holding the mailbox password (its first line). Without it the "
+              "password is asked for; it is never a command-line argument.")
+@click.option("--imap-plain", is_flag=True,
+              help="IMAP without TLS (refused for hosts other than loopback).")
+@click.option("--imap-ca-file", type=click.Path(exists=True, dir_okay=False),
+              help="Also trust this CA for IMAPS and the links (default: --ca-file).")
+@click.option("--wait", type=click.FloatRange(1, 3600), default=60.0, show_default=True,
+              help="Seconds to wait for the mail to arrive.")
+@click.option("--keep", is_flag=True, help="Leave the mail in the mailbox (default: delete).")
+@click.option("--resolver", metavar="IP[:PORT]",
+              help="Ask this DNS server for the DKIM keys (and the links' host).")
+@click.option("--no-links", is_flag=True, help="Do not check the links in the received mail.")
 def command(paths: tuple[str, ...], config: tuple[str, ...], to: str, kind: str, engine: str,
             dry_run: bool, output: str | None, correct_headers: bool, ca_file: str | None,
-            timeout: float, force: bool, fmt: str) -> None:
+            timeout: float, force: bool, fmt: str, imap: str | None, imap_user: str | None,
+            imap_password_file: str | None, imap_plain: bool, imap_ca_file: str | None,
+            wait: float, keep: bool, resolver: str | None, no_links: bool) -> None:
     """Send one of Synapse's mails with the config's settings, and report what happened.
 
     Prints the Message-ID, the server's final reply (with its queue id; the native engine
     only, as Twisted does not pass it on) and the timings, so you can find the mail in the
-    server's logs. A failed send ends with the next step to take.
-    Exit status: 0 sent (or built, with --dry-run), 1 not sent, 2 unusable input.
+    server's logs. A failed send ends with the next step to take. With --imap, waits for
+    the mail in that mailbox (the round trip) and reports the folder it landed in, the
+    receiving server's Authentication-Results, the DKIM signature verified here against
+    the published key, and whether its links work; then deletes it (unless --keep).
+    Exit status: 0 sent (and, with --imap, arrived in the Inbox with nothing failing), 1
+    not sent (or the round trip found a problem), 2 unusable input.
     """
     from maildoctor.config.check import check
+    from maildoctor.config.templates import TemplateSet
     from maildoctor.diagnostics import Severity
     from maildoctor.errors import ConfigLoadError, MaildoctorError
     from maildoctor.synapse.mail.message import build_message
-    from maildoctor.synapse.mail.templating import TemplateSet
 
+    trip = None
+    if imap and not dry_run:
+        from maildoctor.cli.round_trip import round_trip_options
+
+        trip = round_trip_options(imap, imap_user or to, imap_password_file, imap_plain,
+                                  imap_ca_file or ca_file, wait, keep, resolver, not no_links,
+                                  timeout)
     try:
         result = check(resolve_paths(paths, config))
     except ConfigLoadError as exc:
@@ -124,6 +154,20 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str, kind: str,
     info["sent"] = ok
     if not ok and info.get("error_kind") != "TwistedMissingError":
         info["next_step"] = probe_hint
+    if ok and trip is not None:
+        from maildoctor.cli.round_trip import report_round_trip
+        from maildoctor.roundtrip.run import round_trip
+
+        if fmt == "text":
+            _report(info, fmt, output)
+        got = round_trip(built.message_id, trip, public_baseurl=merged.get("public_baseurl"),
+                         sent_at=started)
+        info["round_trip"] = got.as_dict()
+        if fmt == "json":
+            _report(info, fmt, output)
+        else:
+            report_round_trip(got, trip)
+        sys.exit(ExitStatus.OK if got.ok else ExitStatus.PROBLEMS)
     _report(info, fmt, output)
     sys.exit(ExitStatus.OK if ok else ExitStatus.PROBLEMS)
 

@@ -16,15 +16,14 @@ import click
 
 from maildoctor.cli.common import ConfigCommand, config_paths_arguments, resolve_paths
 from maildoctor.cli.exit_status import ExitStatus
+from maildoctor.config.templates import BUILTIN_DIR, TemplateSet, describe_render_error
 from maildoctor.diagnostics import Severity
 from maildoctor.errors import ConfigLoadError
 from maildoctor.synapse.mail.template_check import (
     check_templates,
-    describe_render_error,
     preview_kinds,
     render_preview,
 )
-from maildoctor.synapse.mail.templating import BUILTIN_DIR, TemplateSet
 
 
 def load_config(paths: tuple[str, ...]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import click
 import yaml
 
 from maildoctor.cli.exit_status import ExitStatus
+from maildoctor.hosts import is_loopback
 from maildoctor.testing.certs import CERT_KINDS
 from maildoctor.testing.journal import Event, EventKind, ReceivedMessage
 from maildoctor.testing.options import (
@@ -36,7 +37,7 @@ from maildoctor.testing.options import (
     ServerOptions,
 )
 from maildoctor.testing.scenarios import DESCRIPTIONS, SCENARIOS
-from maildoctor.testing.server import TestServer, is_loopback
+from maildoctor.testing.server import TestServer
 
 __all__ = ["SCENARIOS", "build_options", "command"]
 

@@ -22,10 +22,10 @@ from maildoctor.config.load import (
     Duplicate,
     LoadedConfig,
     Node,
-    Override,
     ParsedFile,
     PathKey,
     dotted,
+    merge_files,
     parse_text,
     read_text,
 )
@@ -336,18 +336,7 @@ def plan(config: LoadedConfig, diagnostics: Sequence[Diagnostic], *,
 def planned_config(config: LoadedConfig) -> LoadedConfig:
     """The config as Synapse would load it after the planned edits (``plan`` leaves the
     edited texts in ``config.files``), so ``fix --diff`` can say what would be left."""
-    merged: dict[Any, Any] = {}
-    origin: dict[Any, ParsedFile] = {}
-    overrides: list[Override] = []
-    for pf in config.files:
-        if not pf.used:
-            continue
-        for key in pf.data:
-            if key in origin:
-                overrides.append(Override(key, origin[key], pf))
-            origin[key] = pf
-        merged.update(pf.data)
-    return LoadedConfig(list(config.files), list(config.skipped), merged, origin, overrides)
+    return merge_files(config.files, config.skipped)
 
 
 @dataclass(frozen=True)

@@ -425,16 +425,13 @@ def parse_text(path: str, text: str) -> ParsedFile:
     return pf
 
 
-def load(paths: Sequence[str]) -> LoadedConfig:
-    """Load and merge config paths (files or directories) exactly as Synapse does."""
-    files, skipped = find_config_files(paths)
-    parsed: list[ParsedFile] = []
+def merge_files(parsed: Sequence[ParsedFile], skipped: Sequence[Skipped]) -> LoadedConfig:
+    """Merge parsed files as Synapse does: top-level keys, in order, later files win
+    (``dict.update``), and every key a later file takes over is an :class:`Override`."""
     merged: dict[Any, Any] = {}
     origin: dict[Any, ParsedFile] = {}
     overrides: list[Override] = []
-    for path in files:
-        pf = parse_text(path, read_text(path))
-        parsed.append(pf)
+    for pf in parsed:
         if not pf.used:
             continue
         for key in pf.data:
@@ -442,4 +439,10 @@ def load(paths: Sequence[str]) -> LoadedConfig:
                 overrides.append(Override(key, origin[key], pf))
             origin[key] = pf
         merged.update(pf.data)
-    return LoadedConfig(parsed, skipped, merged, origin, overrides)
+    return LoadedConfig(list(parsed), list(skipped), merged, origin, overrides)
+
+
+def load(paths: Sequence[str]) -> LoadedConfig:
+    """Load and merge config paths (files or directories) exactly as Synapse does."""
+    files, skipped = find_config_files(paths)
+    return merge_files([parse_text(path, read_text(path)) for path in files], skipped)

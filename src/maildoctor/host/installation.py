@@ -1,7 +1,9 @@
 """Synapse's installation: which interpreter runs it, and what that interpreter has installed.
 
-The interpreter is the one given (``--synapse-python``), else the first usual place that
-holds a ``matrix-synapse`` distribution:
+The interpreter is the one given (``--synapse-python``), else the interpreter of a Synapse
+running here (a process whose command line runs ``synapse.app.*`` or ``synapse_homeserver``,
+its ``/proc/PID/exe``), else the first usual place that holds a ``matrix-synapse``
+distribution:
 
 - ``/opt/venvs/matrix-synapse/bin/python``: Debian's and Ubuntu's ``matrix-synapse-py3``
   package (a dh-virtualenv venv);
@@ -72,15 +74,57 @@ def _shebang_python(script: str) -> str | None:
     return words[0]
 
 
+_SYNAPSE_COMMANDS = ("synapse.app.", "synapse_homeserver", "synapse/app/")
+
+
+def running_synapses(proc: str = "/proc") -> list[Place]:
+    """The interpreters of the Synapse processes running here (readable ones), by pid."""
+    found: list[Place] = []
+    try:
+        pids = sorted(int(p) for p in os.listdir(proc) if p.isdigit())
+    except OSError:
+        return found
+    for pid in pids:
+        try:
+            with open(f"{proc}/{pid}/cmdline", "rb") as fh:
+                argv = fh.read(8192).split(b"\0")
+            exe = os.readlink(f"{proc}/{pid}/exe")
+        except OSError:
+            continue  # gone, or another user's
+        words = [a.decode("utf-8", "replace") for a in argv[:4]]
+        if "python" not in Path(exe).name or not any(
+                c in w for w in words[1:] for c in _SYNAPSE_COMMANDS):
+            continue
+        python = _invoked_as(words[0], f"{proc}/{pid}/cwd") or exe
+        if not any(p.python == python for p in found):
+            found.append(Place(python, f"the running Synapse (pid {pid})"))
+    return found
+
+
+def _invoked_as(argv0: str, cwd_link: str) -> str | None:
+    """The interpreter path as the process was started (``/proc/PID/exe`` resolves a venv's
+    ``bin/python`` symlink to the base interpreter, which would lose the venv)."""
+    if not argv0 or "python" not in Path(argv0).name:
+        return None
+    if os.path.isabs(argv0):
+        return argv0 if os.path.exists(argv0) else None
+    try:
+        candidate = os.path.join(os.readlink(cwd_link), argv0)
+    except OSError:
+        return None
+    return candidate if "/" in argv0 and os.path.exists(candidate) else None
+
+
 def usual_places(path_env: str | None = None) -> list[Place]:
-    """The places to look, in order; ``synapse_homeserver`` on ``PATH`` comes third."""
+    """The places to look, in order: running Synapses first, then the usual places
+    (``synapse_homeserver`` on ``PATH`` third among those)."""
     places = list(USUAL_PLACES)
     script = shutil.which("synapse_homeserver", path=path_env)
     if script is not None:
         python = _shebang_python(script)
         if python:
             places.insert(2, Place(python, f"the interpreter of {script}"))
-    return places
+    return [*running_synapses(), *places]
 
 
 def has_synapse(python: str) -> bool:

@@ -33,8 +33,9 @@ from maildoctor.mailer.pipeline import Job, JobQueue, run_chain
 from maildoctor.mailer.retry import RetryPolicy
 from maildoctor.mailer.session import Endpoint, Outcome, Session, Timeouts, tls_context
 from maildoctor.secrets import Redactor
+from maildoctor.smtp.twisted_caps import TWISTED_MECHANISMS
 
-SYNAPSE_ORDER = ("cram-md5", "login", "plain")
+SYNAPSE_ORDER = tuple(m.lower() for m in TWISTED_MECHANISMS)
 """Twisted's fixed preference (spec twisted-smtp.md 2.4)."""
 SECURE_CLEAR_ORDER = ("cram-md5",)
 SECURE_TLS_ORDER = ("plain", "login")

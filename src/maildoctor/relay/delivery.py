@@ -198,6 +198,7 @@ class Deliverer:
             try:
                 await self.store.call(parked.write)
             except Exception:
+                self.counters.record_retries += 1
                 parked.again_later(time.time())
                 continue
             del self._parked[message_id]

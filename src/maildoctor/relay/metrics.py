@@ -33,6 +33,8 @@ class Counters:
     refused_connections: int = 0
     """Client connections answered 421: too many at once, or out of file descriptors."""
     refused_recipients: int = 0
+    record_retries: int = 0
+    """Writes of a parked outcome that the queue refused again (disk still full)."""
     """RCPT TO answered 452 4.5.3: over the recipients-per-message limit."""
 
 
@@ -96,6 +98,9 @@ def render(snapshot: Snapshot) -> str:
     metric("unrecorded_outcomes", "gauge",
            "Delivery outcomes held in memory until the queue's disk has room again.",
            [("", snapshot.parked)])
+    metric("record_retries_total", "counter",
+           "Attempts to write a parked outcome that failed again (the disk still full).",
+           [("", counters.record_retries)])
     ups = snapshot.upstreams
     metric("upstream_up", "gauge",
            "1 unless the last attempts at this upstream failed for a server-side reason.",

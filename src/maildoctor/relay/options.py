@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from maildoctor import errors
 from maildoctor.config.settings import EmailSettings
+from maildoctor.hosts import is_loopback
 
 DEFAULT_QUEUE = "/var/lib/maildoctor/relay.sqlite3"
 DEFAULT_PORT = 2525
@@ -55,15 +56,6 @@ class AllowList:
 
     def __repr__(self) -> str:
         return f"AllowList({', '.join(str(n) for n in self.networks)})"
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)

@@ -169,6 +169,31 @@ def _row(row: Sequence[Any], data: bytes | None = None) -> QueuedMessage:
         finished_at=row[16], data=data)
 
 
+def _open_readonly(path: str) -> sqlite3.Connection:
+    """The queue for reading only: nothing is created or changed, so ``relay status`` works
+    on a read-only mount or as a monitoring user who may only read the files.
+
+    ``mode=ro`` reads a live queue (the relay keeps its ``-wal`` and ``-shm`` files). A queue
+    whose relay has stopped has neither, and a reader that may not create the ``-shm`` file
+    cannot use ``mode=ro`` on a WAL database; with no ``-wal`` file everything is in the main
+    file and nothing can change it behind our back, which is exactly SQLite's ``immutable``.
+    """
+    uri = f"file:{urllib.parse.quote(path)}"
+    try:
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=10.0, isolation_level=None,
+                             check_same_thread=False)
+        db.execute("SELECT 1 FROM messages LIMIT 1").fetchall()
+        return db
+    except sqlite3.OperationalError:
+        wal = f"{path}-wal"
+        if os.path.exists(wal) and os.path.getsize(wal) > 0:
+            raise
+    db = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None,
+                         check_same_thread=False)
+    db.execute("SELECT 1 FROM messages LIMIT 1").fetchall()
+    return db
+
+
 class Queue:
     """The queue file at ``path``. ``create=False`` refuses a missing file (for the CLI)."""
 
@@ -182,12 +207,7 @@ class Queue:
         self.readonly = readonly
         try:
             if readonly:
-                # mode=ro: nothing is created or changed, so `relay status` works on a
-                # read-only mount or as a monitoring user who may only read the file.
-                self._db = sqlite3.connect(f"file:{urllib.parse.quote(path)}?mode=ro",
-                                           uri=True, timeout=10.0, isolation_level=None,
-                                           check_same_thread=False)
-                self._db.execute("SELECT 1 FROM messages LIMIT 1").fetchall()
+                self._db = _open_readonly(path)
                 self._full = True
                 self._has_role = "role" in self._columns("upstreams")
                 return
@@ -206,7 +226,11 @@ class Queue:
             self._has_role = True
         except sqlite3.Error as exc:
             how = "read" if readonly else "open"
-            raise errors.UsageError(f"cannot {how} the relay queue {path}: {exc}") from exc
+            why = ""
+            if not readonly and not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
+                why = (" (its directory is read-only for this user; `relay status` and "
+                       "`relay list` only read the queue, changes need the relay's user)")
+            raise errors.UsageError(f"cannot {how} the relay queue {path}: {exc}{why}") from exc
 
     def _columns(self, table: str) -> set[str]:
         return {row[1] for row in self._db.execute(f"PRAGMA table_info({table})").fetchall()}

@@ -69,7 +69,10 @@ class Pace:
         return 0.0 if not self.level else min(self.cap, self.base * 2.0 ** (self.level - 1))
 
     def throttled(self, now: float) -> float:
-        """The upstream said slow down: pause it; returns until when."""
+        """The upstream said slow down: pause it; returns until when. Replies to mails that
+        were already under way when the pause began do not slow it down further."""
+        if now < self.paused_until:
+            return self.paused_until
         self.level += 1
         self.successes = 0
         self.paused_until = max(self.paused_until, now + self.spacing)

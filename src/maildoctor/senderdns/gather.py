@@ -137,12 +137,11 @@ def _has_include(record: str, target: str, asker: _Asker) -> bool | None:
 
 
 def _dmarc(facts: SenderFacts, asker: _Asker) -> SenderFacts:
-    names = [f"_dmarc.{facts.domain}"]
-    org = organizational_domain(facts.domain)
-    if org != facts.domain:
-        names.append(f"_dmarc.{org}")
-    looked = []
-    for name in names:
+    """``_dmarc.<domain>``, else the organizational domain's (computed only then: loading the
+    Public Suffix List costs a few hundred milliseconds)."""
+    looked: list[str] = []
+    name: str | None = f"_dmarc.{facts.domain}"
+    while name is not None:
         looked.append(name)
         got = asker.txt(name)
         if got is None:
@@ -152,6 +151,8 @@ def _dmarc(facts: SenderFacts, asker: _Asker) -> SenderFacts:
             return replace(facts, dmarc=parse_dmarc(found[0], name),
                            dmarc_looked_at=tuple(looked),
                            extra={**facts.extra, "dmarc_records": len(found)})
+        org = organizational_domain(facts.domain) if len(looked) == 1 else facts.domain
+        name = f"_dmarc.{org}" if org != facts.domain else None
     return replace(facts, dmarc_looked_at=tuple(looked))
 
 

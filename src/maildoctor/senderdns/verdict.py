@@ -107,8 +107,8 @@ def judge(facts: SenderFacts) -> Verdict:
                            f"({facts.dkim_note or 'in its console'})"))
     elif not facts.dkim:
         note = facts.dkim_note or ("which DKIM selector the server signs with cannot be known "
-                                   "from DNS; a mail sent to a mailbox you can read shows the "
-                                   "DKIM-Signature a receiver gets")
+                                   "from DNS; `maildoctor send --to ADDR --imap HOST` (the "
+                                   "round trip) shows the signature a receiver gets")
         out.append(Finding("info", "dkim-unknown", note))
     spf_aligned = spf_ok and not facts.envelope_rewritten
     if facts.envelope_rewritten and spf_ok:
@@ -239,7 +239,7 @@ def _dmarc(facts: SenderFacts, out: list[Finding], spf_aligned: bool,
     if spf_aligned or dkim_present or policy == "none":
         return
     unknown_dkim = not facts.dkim
-    rescue = (" unless the server signs with DKIM for d=" + d + " (a received mail shows it)"
+    rescue = (" unless the server signs with DKIM for d=" + d + " (`send --imap` shows it)"
               if unknown_dkim else "")
     fix, record = _alignment_fix(facts)
     spf_unknown = (facts.spf_result == "unknown" and facts.provider_include is None

@@ -10,24 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import ipaddress
 import time
 from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
 from maildoctor.config.settings import EmailSettings
-from maildoctor.errors import ConnectionLost, ServerHung, SMTPFailure, TLSFailure
+from maildoctor.errors import (
+    ConnectionLost,
+    MalformedReply,
+    ReplyLimitExceeded,
+    ServerHung,
+    SlowReply,
+    SMTPFailure,
+    TLSFailure,
+)
+from maildoctor.hosts import is_loopback
 from maildoctor.secrets import Redactor
 from maildoctor.smtp.facts import ServerFacts
 from maildoctor.smtp.report import ProbeOptions, ProbeReport, StageResult, StageStatus
 from maildoctor.smtp.transcript import Transcript, shorten
-from maildoctor.smtp.wire import (
-    Connection,
-    MalformedReply,
-    ReplyLimitExceeded,
-    SlowReply,
-)
+from maildoctor.smtp.wire import Connection
 
 OnStage = Callable[[StageResult], None]
 
@@ -149,11 +152,7 @@ class EngineBase:
 
     @property
     def loopback(self) -> bool:
-        address = self.conn.address if self.conn else ""
-        try:
-            return ipaddress.ip_address(address.split("%")[0]).is_loopback
-        except ValueError:
-            return False
+        return is_loopback(self.conn.address if self.conn else "")
 
     async def close(self, *, quit_first: bool = False) -> None:
         conn, self.conn = self.conn, None

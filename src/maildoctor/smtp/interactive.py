@@ -24,13 +24,13 @@ tty and is tested with plain strings.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from maildoctor.config.settings import EmailSettings
-from maildoctor.errors import ConnectionLost, SMTPFailure
+from maildoctor.errors import CertificateRejected, ConnectionLost, SMTPFailure
+from maildoctor.hosts import is_loopback
 from maildoctor.secrets import Redactor
 from maildoctor.smtp import tls as tlsinfo
 from maildoctor.smtp.auth import authenticate
@@ -45,7 +45,7 @@ from maildoctor.smtp.parse import (
 )
 from maildoctor.smtp.resolve import resolve
 from maildoctor.smtp.transcript import Direction, Transcript, TranscriptLine
-from maildoctor.smtp.wire import CertificateRejected, ConnectError, Connection
+from maildoctor.smtp.wire import ConnectError, Connection
 
 # swaks' convention: ~ marks the lines inside TLS; ! marks TLS that failed verification.
 PREFIX = {
@@ -132,10 +132,7 @@ class Shell:
     def loopback(self) -> bool:
         if self.options.loopback_is_remote or self.conn is None:
             return False
-        try:
-            return ipaddress.ip_address(self.conn.address.split("%")[0]).is_loopback
-        except ValueError:
-            return False
+        return is_loopback(self.conn.address)
 
     async def open(self) -> bool:
         s = self.settings

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import os
 import ssl
 import tempfile
@@ -33,6 +32,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
+from maildoctor.hosts import is_loopback
 from maildoctor.secrets import Redactor
 from maildoctor.testing.certs import ServerCertificate, issue, trusted_ca_pem
 from maildoctor.testing.journal import Event, EventKind, Journal, ReceivedMessage
@@ -53,7 +53,6 @@ __all__ = [
     "ReceivedMessage",
     "ServerOptions",
     "TestServer",
-    "is_loopback",
 ]
 
 _START_TIMEOUT = 10.0
@@ -313,11 +312,3 @@ class _ImplicitTLSAcceptor(asyncio.Protocol):
             self._task.cancel()
 
 
-def is_loopback(host: str) -> bool:
-    """``localhost`` or a loopback IP literal: where the test server may listen by default."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

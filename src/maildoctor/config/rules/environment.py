@@ -11,7 +11,6 @@ break. Findings about the network and the container point at ``smtp_host``.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 
 from maildoctor.config.environment import Installation, Network
@@ -19,8 +18,7 @@ from maildoctor.config.rules import LintContext, rule
 from maildoctor.config.schema.model import Version, parse_version
 from maildoctor.config.schema.runtime import TWISTED_FACTS
 from maildoctor.diagnostics import Diagnostic, Fix, Location, Severity
-
-LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
+from maildoctor.hosts import is_loopback
 
 
 def _version(text: str | None) -> Version | None:
@@ -39,19 +37,6 @@ def _installation(ctx: LintContext) -> Installation | None:
 
 def _email_loc(ctx: LintContext) -> tuple[Location, ...]:
     return ctx.loc(("email",)) or ()
-
-
-def is_loopback_host(host: object) -> bool:
-    """``localhost`` and its aliases, 127.0.0.0/8 and ::1 (brackets tolerated)."""
-    if not isinstance(host, str):
-        return False
-    name = host.strip().strip("[]").rstrip(".").lower()
-    if name in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 @rule("MD601", "synapse-requirement-unmet", Severity.ERROR,
@@ -211,7 +196,7 @@ def localhost_in_container(ctx: LintContext) -> Iterator[Diagnostic]:
     env = ctx.environment
     box = env.container if env is not None else None
     host = ctx.settings.smtp_host
-    if box is None or not is_loopback_host(host):
+    if box is None or not is_loopback(host):
         return
     yield ctx.diag(
         "MD620",

@@ -309,7 +309,7 @@ def template_syntax_error(ctx: LintContext) -> Iterator[Diagnostic]:
     check`` goes further (undefined variables, a render of every mail)."""
     if not _templates_loaded(ctx):
         return
-    from maildoctor.synapse.mail.template_check import startup_syntax_errors
+    from maildoctor.config.templates import startup_syntax_errors
 
     where = next((p for p, v in _template_dirs(ctx) if isinstance(v, str)), None)
     if where is None and not any(isinstance(ctx.email.get(k), str)

@@ -15,24 +15,13 @@ from collections.abc import Iterator
 from maildoctor.config import schema
 from maildoctor.config.rules import LintContext, rule
 from maildoctor.diagnostics import Applicability, Diagnostic, Edit, Fix, Severity
+from maildoctor.hosts import is_loopback
 
 HANG = ("The request hangs: Synapse logs 'Sending email to ...' and nothing else, and the "
         "client (or the reverse proxy) times out.")
 AUTH_REQUIRED = ("`twisted.mail._except.AUTHRequiredError: 502 Server does not support Client "
                  "Authentication schemes [CRAM-MD5, LOGIN, PLAIN]`")
 STARTTLS_PORTS = (25, 587, 2525)
-
-
-def is_local(host: object) -> bool:
-    if not isinstance(host, str):
-        return False
-    name = host.strip().lower().rstrip(".")
-    if name in ("localhost", "localhost.localdomain") or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def is_ip(host: object) -> bool:
@@ -158,7 +147,7 @@ def tls_name_is_local(ctx: LintContext) -> Iterator[Diagnostic]:
         return  # no email: block, so Synapse never connects (and would use no host)
     if not s.starttls_enabled or s.tlsname_key or not isinstance(s.smtp_host, str):
         return
-    if not (is_local(s.smtp_host) or is_ip(s.smtp_host)):
+    if not (is_loopback(s.smtp_host) or is_ip(s.smtp_host)):
         return
     has_tlsname = "tlsname" in schema.email_keys_for(ctx.version)
     if has_tlsname:
@@ -245,7 +234,7 @@ def plaintext_auth(ctx: LintContext) -> Iterator[Diagnostic]:
     clear to a remote server. With TLS on but not required, the same happens whenever the
     server (or someone in between) does not offer STARTTLS."""
     s = ctx.settings
-    if not s.will_attempt_auth or s.implicit_tls or is_local(s.smtp_host):
+    if not s.will_attempt_auth or s.implicit_tls or is_loopback(s.smtp_host):
         return
     if port_number(s.smtp_port) == 465 or _typo_for(ctx, "require_transport_security"):
         return  # MD303 (force_tls) or MD101 (the misspelt key) is the better advice
@@ -275,7 +264,7 @@ def default_port_25(ctx: LintContext) -> Iterator[Diagnostic]:
     s = ctx.settings
     if ctx.has("smtp_port") or s.implicit_tls or not ctx.email_enabled:
         return
-    if is_local(s.smtp_host) or s.smtp_user is None:
+    if is_loopback(s.smtp_host) or s.smtp_user is None:
         return
     if _typo_for(ctx, "smtp_port") is not None:
         return  # MD101 names the misspelt key and says Synapse then uses port 25

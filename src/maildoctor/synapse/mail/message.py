@@ -28,8 +28,8 @@ from typing import Any
 from markupsafe import Markup
 
 from maildoctor.config.settings import EmailSettings
+from maildoctor.config.templates import BUILTIN_DIR, TemplateSet, make_environment
 from maildoctor.errors import MaildoctorError
-from maildoctor.synapse.mail.templating import BUILTIN_DIR, TemplateSet, make_environment
 
 KINDS = ("test", "password-reset", "registration", "add-threepid", "already-in-use",
          "notification")

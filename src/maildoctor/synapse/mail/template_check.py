@@ -22,6 +22,18 @@ from typing import Any
 import jinja2
 import jinja2.meta
 
+from maildoctor.config.templates import (
+    EXPIRY,
+    NOTIF,
+    ROLES,
+    SYNAPSE_BUILTIN_NAMES,
+    VERIFICATION,
+    TemplateFinding,
+    TemplateSet,
+    describe_render_error,
+    groups_loaded,
+    recording_environment,
+)
 from maildoctor.diagnostics import Severity
 from maildoctor.synapse.mail.message import (
     NOTIFICATION_SUBJECTS,
@@ -31,16 +43,6 @@ from maildoctor.synapse.mail.message import (
     public_base,
     render_parts,
     subject_problems,
-)
-from maildoctor.synapse.mail.templating import (
-    EXPIRY,
-    NOTIF,
-    ROLES,
-    SYNAPSE_BUILTIN_NAMES,
-    VERIFICATION,
-    TemplateSet,
-    groups_loaded,
-    recording_environment,
 )
 
 # Template role -> the mail kind whose variables it gets (see message.mail_content).
@@ -53,23 +55,6 @@ ROLE_KIND = {
 }
 SAMPLE_TO = "alice@example.org"
 SAMPLE_SERVER_NAME = "example.org"
-
-
-@dataclass(frozen=True)
-class TemplateFinding:
-    """One result about one template. ``file``/``line`` locate it when known."""
-
-    severity: Severity
-    message: str
-    name: str = ""  # template file name as Synapse looks it up
-    file: str | None = None
-    line: int | None = None
-
-    def __str__(self) -> str:
-        where = self.file or self.name
-        if where and self.line:
-            where = f"{where}:{self.line}"
-        return f"{self.severity.value}: {where + ': ' if where else ''}{self.message}"
 
 
 @dataclass(frozen=True)
@@ -174,50 +159,6 @@ def unpassed_names(env: jinja2.Environment, path: Path, context: Mapping[str, An
     except (OSError, UnicodeDecodeError, jinja2.TemplateSyntaxError):
         return []
     return sorted(n for n in names if n not in context and n not in env.globals)
-
-
-def describe_render_error(exc: Exception, name: str, path: Path | None) -> TemplateFinding:
-    where = str(path) if path else None
-    if isinstance(exc, jinja2.TemplateSyntaxError):
-        return TemplateFinding(
-            Severity.ERROR, f"syntax error: {exc.message} (Synapse fails with "
-            "TemplateSyntaxError: at startup, or when rendering for an included file)", name,
-            exc.filename or where, exc.lineno)
-    if isinstance(exc, jinja2.TemplateNotFound):
-        if exc.name in SYNAPSE_BUILTIN_NAMES:
-            return TemplateFinding(
-                Severity.INFO, f"uses {exc.name}, which Synapse ships but maildoctor does not;"
-                " that part was not checked", name, where)
-        return TemplateFinding(
-            Severity.ERROR, f"includes or extends {exc.name}, which is in no template "
-            "directory; Synapse fails with TemplateNotFound when it renders this template",
-            name, where)
-    return TemplateFinding(
-        Severity.ERROR, f"rendering fails ({type(exc).__name__}: {exc}); Synapse fails the "
-        "same way when it renders this template", name, where)
-
-
-def startup_syntax_errors(config: Mapping[str, Any], *,
-                          cwd: Path | None = None) -> list[TemplateFinding]:
-    """The syntax errors in the custom templates Synapse compiles at startup (each one stops
-    it with TemplateSyntaxError): only compiling, no rendering, so ``check`` can afford it."""
-    templates = TemplateSet.from_config(config, cwd=cwd)
-    env = templates.environment()
-    out: list[TemplateFinding] = []
-    seen: set[str] = set()
-    for role in (r for r in ROLES if r.group in groups_loaded(config)):
-        name = templates.file_name(role.name)
-        located = templates.locate(name)
-        if located is None or located[1] == "built-in" or name in seen:
-            continue
-        seen.add(name)
-        try:
-            env.get_template(name)
-        except jinja2.TemplateSyntaxError as exc:
-            out.append(describe_render_error(exc, name, located[0]))
-        except (jinja2.TemplateError, OSError, UnicodeDecodeError) as exc:
-            out.append(describe_render_error(exc, name, located[0]))
-    return out
 
 
 def check_templates(config: Mapping[str, Any], *, cwd: Path | None = None) -> TemplateReport:

@@ -1,11 +1,16 @@
 """Email templates found and rendered the way Synapse finds and renders them.
 
+On the config floor because Synapse loads and compiles its templates while it reads its
+config (``EmailConfig.read_config``): a missing file or a syntax error is a startup error,
+which ``check`` reports (MD505, MD506, MD511). Mails are built from them in
+:mod:`maildoctor.synapse.mail`.
+
 Facts this module reproduces (spec/synapse-email.md 1.1, 1.2, 1.4, 2.1, 4.3):
 
 - Synapse looks a template name up in ``templates.custom_template_directory``, then in
   ``email.template_dir`` (made absolute against the working directory), then in its own
   built-in directory. We stand in for that last directory with our own templates
-  (``maildoctor/synapse/mail/templates``), written from the variable lists, not copied.
+  (``maildoctor/config/builtin_templates``), written from the variable lists, not copied.
 - Which files are loaded depends on the config: the 15 verification/reset templates when
   ``email:`` is non-empty, the notification pair when ``enable_notifs`` is truthy, the expiry
   pair when ``account_validity.renew_at`` is present.
@@ -29,7 +34,9 @@ from typing import Any, ClassVar
 
 import jinja2
 
-BUILTIN_DIR = Path(__file__).with_name("templates")
+from maildoctor.diagnostics import Severity
+
+BUILTIN_DIR = Path(__file__).with_name("builtin_templates")
 
 # Groups of templates Synapse loads at startup, and what switches each on.
 VERIFICATION, NOTIF, EXPIRY = "verification", "notif", "expiry"
@@ -309,3 +316,64 @@ def recording_environment(
     found: list[UndefinedUse] = []
     undefined = type("Recording", (RecordingUndefined,), {"found": found})
     return templates.environment(undefined=undefined), found
+
+
+@dataclass(frozen=True)
+class TemplateFinding:
+    """One result about one template. ``file``/``line`` locate it when known."""
+
+    severity: Severity
+    message: str
+    name: str = ""  # template file name as Synapse looks it up
+    file: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.file or self.name
+        if where and self.line:
+            where = f"{where}:{self.line}"
+        return f"{self.severity.value}: {where + ': ' if where else ''}{self.message}"
+
+
+def describe_render_error(exc: Exception, name: str, path: Path | None) -> TemplateFinding:
+    where = str(path) if path else None
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return TemplateFinding(
+            Severity.ERROR, f"syntax error: {exc.message} (Synapse fails with "
+            "TemplateSyntaxError: at startup, or when rendering for an included file)", name,
+            exc.filename or where, exc.lineno)
+    if isinstance(exc, jinja2.TemplateNotFound):
+        if exc.name in SYNAPSE_BUILTIN_NAMES:
+            return TemplateFinding(
+                Severity.INFO, f"uses {exc.name}, which Synapse ships but maildoctor does not;"
+                " that part was not checked", name, where)
+        return TemplateFinding(
+            Severity.ERROR, f"includes or extends {exc.name}, which is in no template "
+            "directory; Synapse fails with TemplateNotFound when it renders this template",
+            name, where)
+    return TemplateFinding(
+        Severity.ERROR, f"rendering fails ({type(exc).__name__}: {exc}); Synapse fails the "
+        "same way when it renders this template", name, where)
+
+
+def startup_syntax_errors(config: Mapping[str, Any], *,
+                          cwd: Path | None = None) -> list[TemplateFinding]:
+    """The syntax errors in the custom templates Synapse compiles at startup (each one stops
+    it with TemplateSyntaxError): only compiling, no rendering, so ``check`` can afford it."""
+    templates = TemplateSet.from_config(config, cwd=cwd)
+    env = templates.environment()
+    out: list[TemplateFinding] = []
+    seen: set[str] = set()
+    for role in (r for r in ROLES if r.group in groups_loaded(config)):
+        name = templates.file_name(role.name)
+        located = templates.locate(name)
+        if located is None or located[1] == "built-in" or name in seen:
+            continue
+        seen.add(name)
+        try:
+            env.get_template(name)
+        except jinja2.TemplateSyntaxError as exc:
+            out.append(describe_render_error(exc, name, located[0]))
+        except (jinja2.TemplateError, OSError, UnicodeDecodeError) as exc:
+            out.append(describe_render_error(exc, name, located[0]))
+    return out
