@@ -102,4 +102,4 @@ def test_a_bad_resolver_gives_findings_not_tracebacks(tmp_path: Path, smtp_serve
     assert result.exit_code == 0, result.output
     stage = next(s for s in json.loads(result.output)["stages"] if s["name"] == "sender-dns")
     assert stage["status"] == "warn"
-    assert [f["code"] for f in stage["facts"]["findings"]][0] == "dns-failure"
+    assert stage["facts"]["findings"][0]["code"] == "dns-failure"
