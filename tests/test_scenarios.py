@@ -42,10 +42,12 @@ def test_observed_scenario_is_diagnosed(name: str, tmp_path: Path, smtp_scenario
     assert "s3cret" not in repr(run.report) and "czNjcmV0" not in repr(run.report)
 
 
-def test_probe_text_drops_the_certificate_warning_the_probe_answered(tmp_path: Path,
-                                                                     smtp_server: Any) -> None:
+def test_probe_text_and_json_agree_on_the_warning_the_probe_answered(
+        tmp_path: Path, smtp_server: Any) -> None:
     """MD306 (the certificate will be checked against 127.0.0.1) is moot when the server
-    offers no STARTTLS: the probe's output does not repeat it."""
+    offers no STARTTLS: the text does not repeat it, the JSON marks it settled."""
+    import json
+
     from click.testing import CliRunner
 
     from maildoctor.cli.main import cli
@@ -58,3 +60,7 @@ def test_probe_text_drops_the_certificate_warning_the_probe_answered(tmp_path: P
     assert "MD306" in CliRunner().invoke(cli, ["check", str(cfg)]).output
     out = CliRunner().invoke(cli, ["probe", str(cfg), "--no-color"]).output
     assert "MD306" not in out and "Synapse will send mail" in out
+    data = json.loads(CliRunner().invoke(cli, ["probe", str(cfg), "--format", "json"]).output)
+    assert data["diagnosis"]["settled_by_probe"] == ["MD306"]
+    marked = {f["code"]: f["settled_by_probe"] for f in data["findings"]}
+    assert marked["MD306"] is True and not any(v for k, v in marked.items() if k != "MD306")

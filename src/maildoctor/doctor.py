@@ -76,7 +76,9 @@ def probe_config(
                               "tested, so Synapse's outcome is not predicted")
     diagnosis = diagnose(Evidence(settings, report.facts, outcome, result.diagnostics,
                                   stopped_after=options.stop_after, stages=report.stages,
-                                  config=result.config))
+                                  config=result.config,
+                                  extra={"timeout": f"{options.timeout:g}",
+                                         "recipient": options.to}))
     return ProbeRun(result, report, outcome, diagnosis, time.monotonic() - started)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import click
@@ -16,6 +15,7 @@ from maildoctor.cli.common import (
     synapse_python_option,
 )
 from maildoctor.cli.exit_status import ExitStatus
+from maildoctor.render import FORMATS
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
@@ -24,7 +24,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
 
 @click.command("check", cls=ConfigCommand)
 @config_paths_arguments
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "sarif"]),
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)),
               default="text", show_default=True,
               help="Output format (sarif: SARIF 2.1.0 for GitHub code scanning).")
 @click.option("--select", multiple=True, metavar="CODES",
@@ -62,14 +62,10 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], fmt: str, select: t
     except ValueError as exc:  # a bad --synapse-version
         raise click.BadParameter(str(exc), param_hint="--synapse-version") from exc
     except ConfigLoadError as exc:
-        if fmt == "sarif":  # the upload still shows where the file broke
-            from maildoctor.render import sarif
+        fail_unusable(exc, fmt)  # every format says where the file broke (exit 2)
+    from maildoctor.render import renderer
 
-            sarif.render_load_error(exc, sys.stdout)
-            sys.stdout.flush()
-        fail_unusable(exc)
-    renderer = importlib.import_module(f"maildoctor.render.{fmt}")
-    renderer.render(result, sys.stdout, color=color)
+    renderer(fmt).render(result, sys.stdout, color=color)
     from maildoctor.diagnostics import Severity
 
     if result.has_errors or (strict and result.count(Severity.WARNING)):

@@ -3,9 +3,7 @@ name the root cause, the key to change, and what Synapse will do."""
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Any
 
 import click
 
@@ -97,16 +95,15 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str | None, tim
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--synapse-version") from exc
     except ConfigLoadError as exc:
-        fail_unusable(exc)
-    result, report, diagnosis = run.check, run.report, run.diagnosis
+        fail_unusable(exc, fmt)
     if fmt == "json":
-        json.dump(_json(result, report, diagnosis, verbose), sys.stdout, indent=2,
-                  ensure_ascii=False)
-        sys.stdout.write("\n")
+        from maildoctor.render import probe_json
+
+        probe_json.render(run, sys.stdout, verbose=verbose)
     else:
         assert console is not None
-        probe_text.render(console, result, report, diagnosis, verbose=verbose)
-    sys.exit(ExitStatus.OK if diagnosis.ok else ExitStatus.PROBLEMS)
+        probe_text.render(console, run.check, run.report, run.diagnosis, verbose=verbose)
+    sys.exit(ExitStatus.OK if run.diagnosis.ok else ExitStatus.PROBLEMS)
 
 
 def _resolver_option(text: str | None) -> tuple[str, int] | None:
@@ -130,21 +127,3 @@ def _ip_options(values: tuple[str, ...]) -> tuple[str, ...]:
             raise click.BadParameter(f"{value!r} is not an IP address",
                                      param_hint="--sending-ip") from exc
     return values
-
-
-def _json(result: Any, report: Any, diagnosis: Any, verbose: bool) -> dict[str, Any]:
-    settings = result.settings
-    out: dict[str, Any] = {
-        "version": 1,
-        "target": {"host": str(settings.smtp_host), "port": settings.smtp_port,
-                   "tls": "implicit" if settings.implicit_tls else
-                          ("starttls" if settings.starttls_enabled else "off"),
-                   "tls_name": settings.tls_name},
-        "diagnosis": diagnosis.to_json(),
-        "stages": [s.as_dict() for s in report.stages],
-        "findings": [d.to_json() for d in result.diagnostics],
-        "environment": result.environment.to_json() if result.environment else None,
-    }
-    if verbose:
-        out["transcript"] = [line.as_dict() for line in report.transcript]
-    return out

@@ -78,6 +78,8 @@ def render(console: Console, result: Any, report: Any, diagnosis: Any, *,
         console.print(Text(f"           the client sees: {out.http}", style="dim"))
     if out.why and out.kind not in ("ok", "untested"):
         console.print(Text(f"           why: {out.why}", style="dim"))
+    if diagnosis.consequence and out.kind not in ("ok", "untested"):
+        console.print(Text(f"           so: {diagnosis.consequence}", style="dim"))
     console.print()
     if report.stages:
         _stage_table(console, report)
@@ -87,7 +89,7 @@ def render(console: Console, result: Any, report: Any, diagnosis: Any, *,
     environment = getattr(result, "environment", None)
     for text in (*lines(environment, result.version), *network_lines(environment)):
         console.print(Text(text, style="dim"))
-    _other_findings(console, result, diagnosis, report)
+    _other_findings(console, result, diagnosis)
     if verbose and report.transcript:
         console.print()
         console.print(Text("Transcript (secrets hidden):", style="bold"))
@@ -145,22 +147,9 @@ def _after_the_250(console: Console, report: Any) -> None:
                           + Text(printable(link["fix"], 600)))
 
 
-def _settled_by_probe(result: Any, report: Any) -> set[str]:
-    """Config warnings the probe has answered: MD306 (the certificate name) once the
-    certificate verified, or when the server offers no STARTTLS to a non-TLS config."""
-    from maildoctor.smtp.facts import TlsVerify
-    from maildoctor.smtp.parse import twisted_offers_starttls
-
-    facts, s = report.facts, result.settings
-    no_starttls = (not s.implicit_tls and bool(facts.ehlo_lines)
-                   and not twisted_offers_starttls(facts.ehlo_lines))
-    return {"MD306"} if facts.tls is TlsVerify.OK or no_starttls else set()
-
-
-def _other_findings(console: Console, result: Any, diagnosis: Any, report: Any) -> None:
-    settled = _settled_by_probe(result, report)
+def _other_findings(console: Console, result: Any, diagnosis: Any) -> None:
     others = [d for d in result.diagnostics if d.severity is not Severity.INFO
-              and d.code != diagnosis.code and d.code not in settled]
+              and d.code != diagnosis.code and d.code not in diagnosis.settled]
     if not others:
         return
     console.print()

@@ -22,18 +22,20 @@ def old_release_startup_check(ctx: LintContext) -> Iterator[Diagnostic]:
     ``enable_notifs`` on, Synapse refused to start unless ``smtp_host``, ``smtp_port``,
     ``notif_from``, ``notif_template_html`` and ``notif_template_text`` were all present,
     although today's releases give the last four defaults: a config written for a new
-    Synapse stops an old one. Every such fact, with the releases it holds for and its
-    source, is in the schema's release table (``config/schema/releases.py``).
+    Synapse stops an old one. Before 1.47 ``enable_notifs`` also demanded ``public_baseurl``.
+    Every such fact, with the releases it holds for and its source, is in the schema's
+    release table (``config/schema/releases.py``).
     """
     for fact in RELEASE_FACTS:
         if not fact.since <= ctx.version < fact.until or fact.kind != "startup":
             continue
         if not ctx.email_enabled or not truthy(ctx.email.get(fact.when)):
             continue
-        missing = [key for key in fact.needs if key not in ctx.email]
+        missing = [f"email.{key}" for key in fact.needs if key not in ctx.email]
+        missing += [key for key in fact.needs_top if not ctx.merged.get(key)]
         if not missing:
             continue
-        keys = ", ".join(f"email.{key}" for key in missing)
+        keys = ", ".join(missing)
         yield ctx.diag(
             "MD110",
             f"Synapse {ctx.version} requires {keys} when email.{fact.when} is on",

@@ -28,7 +28,8 @@ class ReleaseFact:
 
     ``kind`` is ``startup`` (Synapse refuses to start: ``said`` is its message) or
     ``silent`` (accepted, and it goes wrong later). ``needs`` are the ``email:`` keys whose
-    absence triggers it, ``when`` the key that must be truthy for it to apply.
+    absence triggers it, ``needs_top`` the same for top-level keys (an empty value counts
+    as absent), ``when`` the ``email:`` key that must be truthy for it to apply.
     """
 
     key: str
@@ -40,6 +41,7 @@ class ReleaseFact:
     said: str
     fix: str
     source: str
+    needs_top: tuple[str, ...] = ()
 
 
 RELEASE_FACTS: tuple[ReleaseFact, ...] = (
@@ -59,6 +61,34 @@ RELEASE_FACTS: tuple[ReleaseFact, ...] = (
                "1.9.0), https://github.com/matrix-org/synapse/issues/6960; fixed by "
                "https://github.com/matrix-org/synapse/pull/6962, listed in Synapse "
                f"1.12.0rc1 (2020-03-19) in {_CHANGES_2020}",
+    ),
+    ReleaseFact(
+        key="notif-public-baseurl-runtime",
+        since=V(1, 0, 0),
+        until=V(1, 12, 0),
+        kind="startup",
+        when="enable_notifs",
+        needs=(),
+        needs_top=("public_baseurl",),
+        said="RuntimeError: email.enable_notifs is True but no public_baseurl is set",
+        fix="set public_baseurl (the URL clients use, e.g. https://matrix.example.org/)",
+        source="https://github.com/matrix-org/synapse/issues/3935 (the error as reported); "
+               "made a ConfigError by https://github.com/matrix-org/synapse/pull/6962 in "
+               f"1.12.0rc1 ({_CHANGES_2020})",
+    ),
+    ReleaseFact(
+        key="notif-public-baseurl",
+        since=V(1, 12, 0),
+        until=V(1, 47, 0),
+        kind="startup",
+        when="enable_notifs",
+        needs=(),
+        needs_top=("public_baseurl",),
+        said="Error in configuration: email.enable_notifs is True but required keys are "
+             "missing: public_baseurl",
+        fix="set public_baseurl (the URL clients use, e.g. https://matrix.example.org/)",
+        source="spec/synapse-email.md section 5 (#3935: a startup error before 1.47); the "
+               "ConfigError form from https://github.com/matrix-org/synapse/pull/6962",
     ),
 )
 
