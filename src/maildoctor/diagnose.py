@@ -493,16 +493,22 @@ def explain_where_synapse_runs(ev: Evidence) -> Diagnosis | None:
     """The machine, not the config (MD6xx findings, from ``maildoctor.host``, and MD110 for
     the release installed): Synapse's installation cannot start or cannot mail; its host
     has no route to smtp_host's family; ``localhost`` in a container is the container
-    itself. The network causes count only when the probe's connection really failed."""
+    itself; a bare EHLO name the server refused. The network and EHLO causes count only
+    when the probe saw that step fail."""
     blocker = next((d for d in ev.findings if d.code in ("MD110", "MD601", "MD602")
                     and d.severity is Severity.ERROR), None)
     failed = ev.facts.connect not in (None, Connect.OK)
     if blocker is None and failed:
         blocker = ev.finding("MD610") or ev.finding("MD620")
+    ehlo = ev.facts.ehlo
+    seen = [blocker.consequence] if blocker is not None else []
+    if blocker is None and ehlo is not None and ehlo.code // 100 == 5:
+        blocker = ev.finding("MD630")
+        seen = [f"the server answered EHLO with {ehlo}"]
     if blocker is None:
         return None
     return _diag(ev, blocker.message, blocker.fix.message if blocker.fix else "",
-                 finding=blocker, evidence=(blocker.consequence,),
+                 finding=blocker, evidence=tuple(seen),
                  key=blocker.location.path if blocker.location else None)
 
 
