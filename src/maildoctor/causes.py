@@ -46,6 +46,11 @@ class Kind:
     BROKEN = "broken-reply"  # endless, huge, malformed or dripping replies
     CONFIG = "config"  # the config cannot send at all
     CRAM_TRAP = "cram-md5-trap"  # CRAM-MD5 offered but failing while LOGIN/PLAIN work
+    # after the 250 (the probe's sender-dns and links stages)
+    SENDER_DOMAIN_MISSING = "sender-domain-missing"  # notif_from's domain does not exist
+    WILL_BE_REJECTED = "will-be-rejected"  # SPF/DKIM/DMARC make receivers refuse the mail
+    SPAM_LIKELY = "spam-likely"  # weak authentication: the spam folder is likely
+    DEAD_LINK = "dead-link"  # a link in the mails does not reach Synapse
 
 
 _HANG = "Synapse waits for an answer that never comes: the request hangs and nothing is logged."
@@ -53,6 +58,9 @@ _ERROR = ("Synapse logs \"Error sending email\" and the client gets HTTP 500; no
           "mails are lost.")
 _TEMP_ERROR = ("Synapse does not retry: it logs \"Error sending email\" and the client gets "
                "HTTP 500 all the same, although a later try would pass.")
+_DELIVERED_THEN_REFUSED = (
+    "Synapse gets its 250 and logs nothing wrong; the receiving server refuses the mail (a "
+    "bounce may reach notif_from's mailbox) and the user never sees it.")
 _NO_CONNECT = ("Synapse's send fails at once (\"Error sending email\", HTTP 500 to the "
                "client).")
 
@@ -217,6 +225,21 @@ CAUSES: tuple[Cause, ...] = (
       "the server's reply during {stage} is unusable: {detail}", _HANG,
       "this is not a working SMTP server on this port, or something in between (a proxy, a "
       "firewall's SMTP inspection) mangles the dialogue", "email.smtp_port"),
+    # -- after the 250: the receiver and the links (senderdns/, links/) ---------------------
+    C("sender-domain-missing", "sender-dns", Kind.SENDER_DOMAIN_MISSING, None,
+      "Synapse sends the mail, but receivers will reject it: {detail}",
+      _DELIVERED_THEN_REFUSED, "{fix}", "email.notif_from"),
+    C("sender-will-be-rejected", "sender-dns", Kind.WILL_BE_REJECTED, None,
+      "Synapse sends the mail, but receivers will reject it: {detail}",
+      _DELIVERED_THEN_REFUSED, "{fix}"),
+    C("sender-spam-likely", "sender-dns", Kind.SPAM_LIKELY, None,
+      "Synapse will send mail with this config, but receivers may file it as spam: {detail}",
+      "Synapse sends and logs success; the mail may land in the spam folder, where users "
+      "do not look for a password-reset link.", "{fix}"),
+    C("links-dead", "links", Kind.DEAD_LINK, None,
+      "Synapse sends the mail, but its links are dead: {detail}",
+      "the mail arrives, but the user's click ends at {seen} instead of Synapse: password "
+      "resets, registrations, address changes and unsubscribes cannot complete.", "{fix}"),
     C("not-configured", None, Kind.CONFIG, None,
       "the config cannot send: {detail}", "Synapse cannot send any mail with this config.",
       "fix the email: block of the config", relay_fix="fix the email: block of the relay's "

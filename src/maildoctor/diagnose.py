@@ -527,6 +527,13 @@ def _after_stage(ev: Evidence, name: str) -> Any:
     return None
 
 
+def _finding_fix(finding: dict[str, Any]) -> str:
+    fix = finding.get("fix") or ""
+    if finding.get("record"):
+        fix = f"{fix}: {finding['record']}" if fix else finding["record"]
+    return str(fix)
+
+
 def explain_sender_dns(ev: Evidence) -> Diagnosis | None:
     """The sender domain's DNS makes receivers reject the mail (verdict will-fail)."""
     st = _after_stage(ev, "sender-dns")
@@ -535,12 +542,10 @@ def explain_sender_dns(ev: Evidence) -> Diagnosis | None:
     worst = next((f for f in st.facts.get("findings", ()) if f["level"] == "will-fail"), None)
     if worst is None:
         return None
-    fix = worst.get("fix") or ""
-    if worst.get("record"):
-        fix = f"{fix}: {worst['record']}" if fix else worst["record"]
-    key = "email.notif_from" if worst["code"] == "sender-domain-missing" else None
-    return _diag(ev, f"Synapse sends the mail, but receivers will reject it: {worst['message']}",
-                 fix, key=key, evidence=(st.summary,))
+    kind = (Kind.SENDER_DOMAIN_MISSING if worst["code"] == "sender-domain-missing"
+            else Kind.WILL_BE_REJECTED)
+    return _from_table(ev, "sender-dns", kind, detail=worst["message"],
+                       fix=_finding_fix(worst), evidence=(st.summary,))
 
 
 def explain_dead_links(ev: Evidence) -> Diagnosis | None:
@@ -552,9 +557,10 @@ def explain_dead_links(ev: Evidence) -> Diagnosis | None:
     if not broken:
         return None
     first = broken[0]
-    return _diag(ev, f"Synapse sends the mail, but its links are dead: {first['problem']}",
-                 first.get("fix") or "", key=first.get("key"),
-                 evidence=tuple(f"{b['url']}: {b['seen']}" for b in broken))
+    return _from_table(ev, "links", Kind.DEAD_LINK, key=first.get("key"),
+                       detail=first["problem"], fix=first.get("fix") or "",
+                       seen=first["seen"],
+                       evidence=tuple(f"{b['url']}: {b['seen']}" for b in broken))
 
 
 def _ok_with_warnings(ev: Evidence) -> Diagnosis:
@@ -564,15 +570,12 @@ def _ok_with_warnings(ev: Evidence) -> Diagnosis:
                    and str(st.status) == "warn"), None)
     worst = next((f for f in warned.facts.get("findings", ()) if f["level"] == "at-risk"),
                  None) if warned is not None else None
-    if worst is None:
+    if warned is None or worst is None:
         return Diagnosis(ok=True, root_cause="Synapse will send mail with this config",
                          fix="", synapse=ev.outcome)
-    fix = worst.get("fix") or ""
-    if worst.get("record"):
-        fix = f"{fix}: {worst['record']}" if fix else worst["record"]
-    return Diagnosis(ok=True, root_cause="Synapse will send mail with this config, but "
-                     f"receivers may file it as spam: {worst['message']}", fix=fix,
-                     synapse=ev.outcome, evidence=(warned.summary,) if warned else ())
+    found = _from_table(ev, "sender-dns", Kind.SPAM_LIKELY, detail=worst["message"],
+                        fix=_finding_fix(worst), evidence=(warned.summary,))
+    return replace(found, ok=True)
 
 
 EXPLAINERS: tuple[Explainer, ...] = (

@@ -31,6 +31,7 @@ CASES = [
     ("nonascii", None, "at-risk", ["spf-invalid"], []),
     ("nomx", None, "at-risk", ["no-bounce-route"], []),
     ("void", None, "at-risk", ["spf-permerror"], []),
+    ("nested", "google-workspace-relay", "ok", [], ["spf-provider-missing", "dkim-missing"]),
     ("viasendgrid", "sendgrid", "ok", ["spf-not-aligned"], ["dkim-missing"]),
 ]
 

@@ -44,6 +44,12 @@ viagoogle MX 10 mail
 viagoogle TXT "v=spf1 include:_spf.google.com -all"
 _dmarc.viagoogle TXT "v=DMARC1; p=quarantine"
 google._domainkey.viagoogle TXT "v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC5"
+; the provider's include reached through an include of our own
+nested MX 10 mail
+nested TXT "v=spf1 include:inc.maildoctor.test -all"
+inc TXT "v=spf1 ip4:198.51.100.7 include:_spf.google.com ~all"
+_dmarc.nested TXT "v=DMARC1; p=none"
+google._domainkey.nested CNAME google.dkim.elsewhere.example.
 ; the provider's include missing, and no DKIM for its selector
 nogoogle MX 10 mail
 nogoogle TXT "v=spf1 ip4:198.51.100.0/24 -all"
