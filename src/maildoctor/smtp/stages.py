@@ -17,7 +17,7 @@ import socket
 from typing import Any
 
 from maildoctor.config.settings import EmailSettings
-from maildoctor.errors import SMTPFailure
+from maildoctor.errors import ConnectionLost, ServerHung, SMTPFailure
 from maildoctor.meaning import classify
 from maildoctor.replies import Blame
 from maildoctor.smtp.auth_stage import AuthStage
@@ -283,17 +283,27 @@ class Probe(AuthStage):
             return
         assert self.conn is not None
         t = self.options.timeout
+        # Where Synapse would be when the server closes or stalls: a failure at our RSET
+        # means the server would fail Synapse's next command (RCPT after MAIL, DATA after
+        # RCPT), which is the step the model must hear about.
+        step = "mail"
         try:
             mail = await self.conn.command(f"MAIL FROM:<{sender}>", "mail", t)
             self.facts["mail"] = mail
             facts["mail"] = str(mail)
+            step = "rcpt"
             rcpt: Reply | None = None
             if mail.code == 250:
                 rcpt = await self.conn.command(f"RCPT TO:<{rcpt_to}>", "rcpt", t)
                 self.facts["rcpt" if recipient else "rcpt_self"] = rcpt
                 facts["rcpt"] = str(rcpt)
+                step = "data"
             await self.conn.command("RSET", "rset", t)
         except SMTPFailure as exc:
+            if isinstance(exc, ConnectionLost):
+                self.facts.setdefault("closed_at", step)
+            elif isinstance(exc, ServerHung):
+                self.facts.setdefault("stalled_at", step)
             raise self.fail_wire("envelope", exc, "no usable reply in the envelope", facts) \
                 from exc
         rcpt_code = rcpt.code if rcpt is not None else 250

@@ -43,7 +43,8 @@ from maildoctor.smtp.transcript import Direction, Transcript
 
 LINE_LIMIT = 8 * 1024  # RFC 5321 says 512; real servers stay far below 8 KiB
 REPLY_LIMIT = 1024 * 1024
-LINES_LIMIT = 1000  # an EHLO reply has a dozen lines
+# Twisted counts no lines (a huge EHLO reply works for Synapse); REPLY_LIMIT bounds memory.
+LINES_LIMIT = 100_000
 TRANSCRIPT_LINES_PER_REPLY = 60
 CHUNK = 4096
 
