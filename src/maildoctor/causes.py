@@ -45,6 +45,7 @@ class Kind:
     CLOSED_AT_AUTH = "closed-before-credentials"  # closed as soon as AUTH was sent
     BROKEN = "broken-reply"  # endless, huge, malformed or dripping replies
     CONFIG = "config"  # the config cannot send at all
+    CRAM_TRAP = "cram-md5-trap"  # CRAM-MD5 offered but failing while LOGIN/PLAIN work
     # after the 250 (the probe's sender-dns and links stages)
     SENDER_DOMAIN_MISSING = "sender-domain-missing"  # notif_from's domain does not exist
     WILL_BE_REJECTED = "will-be-rejected"  # SPF/DKIM/DMARC make receivers refuse the mail
@@ -189,6 +190,12 @@ CAUSES: tuple[Cause, ...] = (
       "email.enable_tls"),
     C("refused-other", None, R, None,
       "the server refused {stage}: {reply}", _ERROR, "check the server's logs"),
+    C("cram-md5-trap", "auth", Kind.CRAM_TRAP, None,
+      "the server advertises CRAM-MD5 but cannot complete it with these credentials, while "
+      "{worked} {verb}; Synapse always picks CRAM-MD5 first and never falls back",
+      "Synapse's login fails every time (AUTHDeclinedError), so no mail is sent.",
+      "remove CRAM-MD5 from the server's mechanisms on this port (e.g. Dovecot "
+      "auth_mechanisms = plain login), or use `maildoctor relay` (it falls back)"),
     # -- silence and drops -----------------------------------------------------------------
     C("silent-after-password", "auth", Kind.PASSWORD_SILENCE, None,
       "the server asked for the password ({prompt}) and then gave no answer to it within "
