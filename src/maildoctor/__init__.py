@@ -35,7 +35,9 @@ included)::
     config                              load, settings, schema/, rules/, check, fix
     providers                           the provider library (data)
     testing, resolver                   the test server; bounded DNS
-    secrets, errors, diagnostics, hosts masking, exceptions, Diagnostic, is_loopback
+    secrets, errors, diagnostics, hosts masking, exceptions, Diagnostic, is_loopback,
+    replies, reply_catalogue, meaning,  a reply and what it blames (catalogue of well-known
+    causes                              replies), the one cause table
 
 This module itself (the public API) stands above them all; nothing inside imports it.
 """
@@ -69,7 +71,8 @@ __all__ = [
 ]
 
 _FLOORS: tuple[tuple[str, ...], ...] = (
-    ("secrets", "errors", "diagnostics", "hosts"),
+    ("secrets", "replies", "reply_catalogue", "meaning", "errors", "causes", "diagnostics",
+     "hosts"),
     ("testing", "resolver"),
     ("providers",),
     ("config",),

@@ -5,10 +5,14 @@ Synapse model predicts what Synapse will do. :func:`diagnose` combines the three
 the *root cause*, the key to change (and its value when it can be known), and what
 Synapse will do meanwhile.
 
-Explanations come from a table (:data:`EXPLAINERS`): each entry looks at the evidence
-and either names the root cause or passes. The first that matches wins, so the order
-is the order of causality: a config Synapse cannot start with beats everything; a host
-that does not resolve beats a port that does not answer; and so on down the dialogue.
+Explainers (:data:`EXPLAINERS`) look at the evidence and either name the root cause or
+pass. The first that matches wins, so the order is the order of causality: a config
+Synapse cannot start with beats everything; a host that does not resolve beats a port
+that does not answer; and so on down the dialogue. What a server failure *means* (its
+cause, Synapse's consequence, the key and the fix) is read from the cause table
+(:mod:`maildoctor.causes`) and, for a server's reply, from what the reply blames
+(:func:`maildoctor.replies.classify`), never from the stage alone. Server evidence
+outranks a config heuristic; when both exist, both are shown, the server's first.
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from maildoctor.causes import Kind, cause_for
 from maildoctor.config.settings import EmailSettings
 from maildoctor.diagnostics import Diagnostic, Location, Severity
+from maildoctor.meaning import Meaning, classify
+from maildoctor.replies import Blame, Reply
 from maildoctor.smtp.facts import AuthAttempt, Connect, Resolve, ServerFacts, Speaks, TlsVerify
 from maildoctor.smtp.parse import (
     offered_mechanisms,
@@ -42,6 +49,8 @@ class Diagnosis:
     location: Location | None = None
     evidence: tuple[str, ...] = ()
     code: str = ""  # the check rule behind it, when the cause is in the config
+    consequence: str = ""  # what Synapse does, from the cause table
+    cause_id: str = ""  # the cause table row (or catalogue entry) behind it
     # config findings (rule codes) that what the probe observed has answered
     settled: tuple[str, ...] = ()
 
@@ -55,6 +64,8 @@ class Diagnosis:
             "location": self.location.to_json() if self.location else None,
             "evidence": list(self.evidence),
             "code": self.code or None,
+            "cause_id": self.cause_id or None,
+            "consequence": self.consequence or None,
             "settled_by_probe": list(self.settled),
             "synapse": {
                 "outcome": self.synapse.kind,
@@ -100,6 +111,26 @@ class Evidence:
     def offered(self) -> tuple[str, ...]:
         return offered_mechanisms(self.caps)
 
+    @property
+    def provider(self) -> str | None:
+        """The provider recognised from smtp_host (its provider-only replies apply)."""
+        if "provider" not in self.extra:
+            from maildoctor.providers import find_provider_for_host
+
+            found = find_provider_for_host(self.settings.smtp_host, self.settings.smtp_port)
+            self.extra["provider"] = found.name if found else None
+        name = self.extra["provider"]
+        return name if isinstance(name, str) else None
+
+    def meaning(self, reply: Reply, stage: str) -> Meaning:
+        return classify(reply, stage, provider=self.provider)
+
+    def fields(self, **more: Any) -> dict[str, Any]:
+        s = self.settings
+        return {"host": s.smtp_host, "port": s.smtp_port,
+                "where": f"{s.smtp_host}:{s.smtp_port}", "user": s.smtp_user,
+                "sender": s.envelope_from, **more}
+
 
 def _where(d: Diagnostic | None) -> str:
     if d is None or d.location is None:
@@ -127,6 +158,46 @@ def _diag(ev: Evidence, cause: str, fix: str, *, key: str | None = None, value: 
         location=finding.location if finding else None, evidence=tuple(evidence),
         code=finding.code if finding else "",
     )
+
+
+def _from_table(ev: Evidence, stage: str, kind: str, blame: Blame | None = None, *,
+                key: str | None = None, value: Any = None, finding: Diagnostic | None = None,
+                evidence: Sequence[str] = (), **fields: Any) -> Diagnosis:
+    """A diagnosis worded by the cause table's row for (stage, kind, blame)."""
+    row = cause_for(stage, kind, blame)
+    cause, consequence, fix = row.render(ev.fields(stage=stage, **fields))
+    return Diagnosis(
+        ok=False, root_cause=cause, fix=fix, synapse=ev.outcome,
+        key=key if key is not None else row.key, value=value,
+        location=finding.location if finding else None, evidence=tuple(evidence),
+        code=finding.code if finding else "", consequence=consequence, cause_id=row.id)
+
+
+def _from_reply(ev: Evidence, stage: str, reply: Reply, *,
+                also: Diagnostic | None = None, **fields: Any) -> Diagnosis:
+    """A refusal explained by what the reply blames; a well-known reply by its catalogue
+    entry. ``also``: a config finding to show after the server's evidence."""
+    meaning = ev.meaning(reply, stage)
+    found = _from_table(ev, stage, Kind.REPLY, meaning.blame, reply=str(reply),
+                        evidence=(str(reply), f"the reply blames the {meaning.blame} "
+                                  f"({meaning.because})"), **fields)
+    entry = meaning.entry
+    if entry is not None:
+        found = replace(found, root_cause=f"{entry.cause} ({reply})", fix=entry.fix,
+                        key=entry.key, cause_id=entry.id,
+                        evidence=(*found.evidence, f"known {entry.source} reply: {entry.cite}"))
+    if also is not None:
+        found = replace(
+            found, root_cause=f"{found.root_cause}; also, in the config: {also.message}",
+            fix=f"{found.fix}; and {also.fix.message if also.fix else 'see ' + also.code}",
+            location=found.location or (also.location if found.key in (None, _path(also))
+                                        else None),
+            code=also.code)
+    return found
+
+
+def _path(d: Diagnostic) -> str | None:
+    return d.location.path if d.location else None
 
 
 def explain_email_off(ev: Evidence) -> Diagnosis | None:
@@ -185,19 +256,10 @@ def explain_resolve(ev: Evidence) -> Diagnosis | None:
     f = ev.facts
     if f.resolve in (None, Resolve.OK):
         return None
-    host = ev.settings.smtp_host
-    if f.resolve is Resolve.INVALID:
-        d = ev.finding("MD208")
-        return _diag(ev, f"smtp_host {host!r} is not a host name", d.fix.message if d and d.fix
-                     else "set smtp_host to the server's name only", key="email.smtp_host",
-                     finding=d)
-    if f.resolve is Resolve.NXDOMAIN:
-        return _diag(ev, f"the host name {host!r} does not exist (DNS says NXDOMAIN)",
-                     "correct smtp_host (check the spelling against your provider's docs)",
-                     key="email.smtp_host")
-    return _diag(ev, f"the host name {host!r} could not be resolved (temporary DNS failure)",
-                 "check this machine's DNS resolver (/etc/resolv.conf), then retry",
-                 key="email.smtp_host")
+    kind = {Resolve.INVALID: Kind.INVALID_HOST, Resolve.NXDOMAIN: Kind.NXDOMAIN}.get(
+        f.resolve, Kind.RESOLVER)
+    d = ev.finding("MD208") if kind == Kind.INVALID_HOST else None
+    return _from_table(ev, "resolve", kind, finding=d)
 
 
 def explain_connect(ev: Evidence) -> Diagnosis | None:
@@ -217,18 +279,9 @@ def explain_connect(ev: Evidence) -> Diagnosis | None:
                      "null, so its connection is refused", "set smtp_port (587 for STARTTLS, "
                      "465 with force_tls), or delete the line", key="email.smtp_port",
                      finding=ev.finding("MD202"))
-    if f.connect is Connect.REFUSED:
-        return _diag(ev, f"nothing listens on {where} (connection refused)",
-                     "check smtp_host and smtp_port against your provider (587 for STARTTLS, "
-                     "465 with force_tls), and that the mail server is running",
-                     key="email.smtp_port")
-    if f.connect is Connect.TIMEOUT:
-        return _diag(ev, f"{where} does not answer (connection timed out): a firewall drops the "
-                     "packets", "many hosting providers block outbound port 25 (and sometimes "
-                     "465/587); use your provider's submission port, or ask them to open it",
-                     key="email.smtp_port")
-    return _diag(ev, f"{where} is unreachable from here (no route)",
-                 "check this machine's network (IPv6 without a route?)", key="email.smtp_host")
+    kind = {Connect.REFUSED: Kind.REFUSED, Connect.TIMEOUT: Kind.TIMEOUT}.get(
+        f.connect, Kind.UNREACHABLE)
+    return _from_table(ev, "connect", kind)
 
 
 def explain_tls_mode(ev: Evidence) -> Diagnosis | None:
@@ -265,47 +318,31 @@ def explain_certificate(ev: Evidence) -> Diagnosis | None:
         return None
     cert = f.certificate
     names = ", ".join(cert.names) if cert and cert.names else "no names"
-    name = s.tls_name
     how = "implicit TLS" if s.implicit_tls else "STARTTLS"
-    tail = " Synapse hangs with nothing in its log."
     if f.tls is TlsVerify.NAME_MISMATCH:
         better = cert.names[0] if cert and cert.names else None
-        fix = f"set `tlsname: {better}`" if better else "set tlsname to the certificate's name"
-        return _diag(ev, f"the server's certificate is for {names}, but Synapse checks it "
-                     f"against {name!r} ({how}).{tail}", fix,
-                     key="email.tlsname", value=better, finding=ev.finding("MD306"),
-                     evidence=(f"certificate names: {names}",))
+        return _from_table(ev, "tls", Kind.NAME_MISMATCH, value=better,
+                           finding=ev.finding("MD306"), names=names, name=s.tls_name, how=how,
+                           better=better or "a name in the certificate",
+                           evidence=(f"certificate names: {names}",))
     if f.tls is TlsVerify.UNTRUSTED:
         kind = ("self-signed" if cert and cert.self_signed
                 else "issued by a CA this machine does not trust")
-        return _diag(ev, f"the server's certificate is {kind} ({how}).{tail}",
-                     "give the server a certificate from a public CA, or make Synapse trust the "
-                     "CA (SSL_CERT_FILE=/path/ca.pem in Synapse's environment); as a last resort "
-                     "`enable_tls: false` (only on a trusted network: mail then goes unencrypted)",
-                     key=None,
-                     evidence=((f"issuer: {cert.issuer}",) if cert else ()))
+        return _from_table(ev, "tls", Kind.UNTRUSTED, what=kind, how=how,
+                           evidence=((f"issuer: {cert.issuer}",) if cert else ()))
     if f.tls is TlsVerify.EXPIRED:
-        until = cert.not_after if cert else "?"
-        return _diag(ev, f"the server's certificate has expired or is not yet valid (valid until "
-                     f"{until}).{tail}", "renew the server's certificate", key=None)
-    return _diag(ev, f"the TLS handshake with the server fails ({how}): "
-                 f"{cert.verify_error if cert and cert.verify_error else 'protocol error'}.{tail}",
-                 "check the TLS mode (force_tls) against the port", key="email.force_tls")
+        return _from_table(ev, "tls", Kind.EXPIRED, until=cert.not_after if cert else "?")
+    detail = cert.verify_error if cert and cert.verify_error else "protocol error"
+    return _from_table(ev, "tls", Kind.HANDSHAKE, how=how, detail=detail)
 
 
 def explain_server_refusal(ev: Evidence) -> Diagnosis | None:
     f = ev.facts
     if f.greeting is not None and f.greeting.code != 220:
-        return _diag(ev, f"the server greets with {f.greeting} instead of 220: it refuses this "
-                     "client (busy, blocked IP or rate limit)",
-                     "check the server's logs and whether this IP is allowed to send; Synapse "
-                     "hangs on this", evidence=(str(f.greeting),))
-    if f.ehlo is not None and f.ehlo.code // 100 != 2:
-        helo = f" (HELO: {f.helo})" if f.helo is not None else ""
-        return _diag(ev, f"the server rejects EHLO with {f.ehlo}{helo}",
-                     "the server may dislike this host's name (Synapse sends this machine's "
-                     "FQDN, which it cannot change): give the host a fully qualified name, or "
-                     "allow it on the server", evidence=(str(f.ehlo),))
+        return _from_reply(ev, "greeting", f.greeting)
+    if f.ehlo is not None and f.ehlo.code // 100 != 2 and (
+            f.helo is None or f.helo.code // 100 != 2):
+        return _from_reply(ev, "ehlo", f.ehlo)
     if s_requires_tls_without_starttls(ev):
         return _diag(ev, "require_transport_security is on, but the server does not offer "
                      "STARTTLS on this port", "use the provider's STARTTLS port (587), or port "
@@ -313,9 +350,8 @@ def explain_server_refusal(ev: Evidence) -> Diagnosis | None:
                      "require_transport_security off", key="email.require_transport_security",
                      evidence=("STARTTLS not in EHLO",))
     if f.starttls is not None and f.starttls.code != 220:
-        return _diag(ev, f"the server answers STARTTLS with {f.starttls}",
-                     "fix TLS on the server; or, on a trusted network only, `enable_tls: false`",
-                     key="email.enable_tls", evidence=(str(f.starttls),))
+        return _from_table(ev, "starttls", Kind.REPLY, None, reply=str(f.starttls),
+                           evidence=(str(f.starttls),))
     return None
 
 
@@ -369,48 +405,63 @@ def explain_auth(ev: Evidence) -> Diagnosis | None:
         return None
     verdict = attempt.final
     worked = _auth_worked(f.auth_all)
+    mechanism = attempt.mechanism
+    if f.stalled_at == "auth" and not attempt.dropped:
+        if verdict is not None and verdict.code == 334:
+            return _from_table(ev, "auth", Kind.PASSWORD_SILENCE, prompt=_prompt(verdict),
+                               mechanism=mechanism, timeout=ev.extra.get("timeout", "the"),
+                               evidence=(f"last reply: {_prompt(verdict)}",))
+        return _from_table(ev, "auth", Kind.SILENT, mechanism=mechanism,
+                           timeout=ev.extra.get("timeout", "the"))
     if attempt.mechanism == "CRAM-MD5" and worked:
-        return _diag(ev, f"the server advertises CRAM-MD5 but cannot complete it with these "
-                     f"credentials, while {_mechs(worked)} work; Synapse always picks CRAM-MD5 "
-                     "first and never falls back", "remove CRAM-MD5 from the server's mechanisms "
-                     "on this port (e.g. Dovecot auth_mechanisms = plain login), or use a relay",
-                     evidence=(f"{attempt.mechanism}: {verdict}",))
+        return _from_table(ev, "auth", Kind.CRAM_TRAP, worked=_mechs(worked),
+                           verb="works" if len(worked) == 1 else "work",
+                           evidence=(f"{attempt.mechanism}: {verdict}",))
     if attempt.dropped and not attempt.replies:
-        return _diag(ev, f"the server closed the connection as soon as AUTH {attempt.mechanism} "
-                     "was sent, before any credentials", "check the server's logs: it refuses "
-                     "this client or this mechanism", key=None)
-    if attempt.dropped:
-        return _diag(ev, f"the server closed the connection after AUTH {attempt.mechanism}: it "
-                     "rejected the login", "check smtp_user and smtp_pass (an app password?)",
-                     key="email.smtp_pass")
-    code = verdict.code if verdict else 0
-    if 400 <= code < 500:
-        return _diag(ev, f"the server answered AUTH with a temporary failure: {verdict}",
-                     "retry later; check the server's authentication backend",
-                     evidence=(str(verdict),))
+        return _from_table(ev, "auth", Kind.CLOSED_AT_AUTH, mechanism=mechanism)
+    if attempt.dropped or verdict is None:
+        return _from_table(ev, "auth", Kind.CLOSED, mechanism=mechanism)
+    if verdict.code < 400:  # a challenge left unanswered: the exchange did not finish
+        return _from_table(ev, "auth", Kind.SILENT, mechanism=mechanism,
+                           timeout=ev.extra.get("timeout", "the"))
     mangled = ev.finding("MD204") or ev.finding("MD203") or ev.finding("MD206")
-    if mangled is not None:
+    meaning = ev.meaning(verdict, "auth")
+    if mangled is not None and meaning.entry is None and meaning.blame is Blame.CREDENTIALS:
+        # No word from the server beyond "refused": the config finding is the likelier cause.
         return _diag(ev, f"the server refused the login ({verdict}) because the password is "
                      f"not what you meant: {mangled.message}",
                      mangled.fix.message if mangled.fix else "quote the password",
                      key="email.smtp_pass", finding=mangled, evidence=(str(verdict),))
-    return _diag(ev, f"the server refused the login for {s.smtp_user!r} with {attempt.mechanism}: "
-                 f"{verdict}", "check smtp_user and smtp_pass; many providers need an app "
-                 "password when two-factor authentication is on", key="email.smtp_pass",
-                 evidence=(str(verdict),))
+    return _from_reply(ev, "auth", verdict, also=mangled, mechanism=mechanism)
 
 
 def explain_envelope(ev: Evidence) -> Diagnosis | None:
-    f, s = ev.facts, ev.settings
+    """A refusal of MAIL FROM or RCPT TO, read by what it blames: Postfix answers sender
+    rules at RCPT (smtpd_delay_reject), so a RCPT refusal may name notif_from."""
+    f = ev.facts
     if f.mail is not None and f.mail.code != 250:
-        return _diag(ev, f"the server refuses the sender {s.envelope_from!r}: {f.mail}",
-                     "set notif_from to an address this SMTP account may send from (often "
-                     "exactly smtp_user)", key="email.notif_from", evidence=(str(f.mail),))
+        return _from_reply(ev, "mail", f.mail)
     if f.rcpt is not None and f.rcpt.code // 100 != 2:
-        return _diag(ev, f"the server refuses the recipient: {f.rcpt}",
-                     "check the recipient address; the server may not relay for it",
-                     evidence=(str(f.rcpt),))
+        return _from_reply(ev, "rcpt", f.rcpt, recipient=ev.extra.get("recipient", "?"))
+    own = f.rcpt_self
+    if own is not None and own.code // 100 != 2:
+        meaning = ev.meaning(own, "rcpt")
+        if meaning.blame not in (Blame.RECIPIENT, Blame.UNKNOWN):
+            return _from_reply(ev, "rcpt", own, recipient=ev.settings.envelope_from)
     return None
+
+
+def _prompt(reply: Reply) -> str:
+    """A 334 challenge as words ("334 Password:"), decoded when it is base64 text."""
+    import base64
+    import binascii
+
+    try:
+        words = base64.b64decode(reply.text.strip(), validate=True).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return str(reply)
+    shown = "".join(c for c in words if c.isprintable())
+    return f"{reply.code} {shown}" if shown else str(reply)
 
 
 BROKEN_REPLY = {"line-too-long", "reply-too-large", "too-many-lines", "malformed-reply",
@@ -422,11 +473,8 @@ def explain_broken_reply(ev: Evidence) -> Diagnosis | None:
     for st in ev.stages:
         if str(st.status) == "fail" and st.facts.get("finding") in BROKEN_REPLY \
                 and st.name not in ("auth", "envelope"):
-            return _diag(ev, f"the server's reply during {st.name} is unusable: "
-                         f"{st.error or st.summary}",
-                         "this is not a working SMTP server on this port, or something in "
-                         "between (a proxy, a firewall's SMTP inspection) mangles the dialogue",
-                         key="email.smtp_port", evidence=(st.summary,))
+            return _from_table(ev, st.name, Kind.BROKEN, detail=st.error or st.summary,
+                               evidence=(st.summary,))
     return None
 
 
@@ -435,11 +483,9 @@ def explain_dialogue(ev: Evidence) -> Diagnosis | None:
     if f.closed_at in ("auth", "mail", "rcpt") or f.stalled_at in ("auth", "mail", "rcpt"):
         return None  # the AUTH and envelope explainers say it better
     if f.closed_at:
-        return _diag(ev, f"the server closed the connection during {f.closed_at}",
-                     "check the server's logs for why it drops this client")
+        return _from_table(ev, f.closed_at, Kind.CLOSED)
     if f.stalled_at:
-        return _diag(ev, f"the server stopped answering during {f.stalled_at}",
-                     "check the server (overloaded? a filter holding the connection?)")
+        return _from_table(ev, f.stalled_at, Kind.SILENT)
     return None
 
 
@@ -447,16 +493,22 @@ def explain_where_synapse_runs(ev: Evidence) -> Diagnosis | None:
     """The machine, not the config (MD6xx findings, from ``maildoctor.host``, and MD110 for
     the release installed): Synapse's installation cannot start or cannot mail; its host
     has no route to smtp_host's family; ``localhost`` in a container is the container
-    itself. The network causes count only when the probe's connection really failed."""
+    itself; a bare EHLO name the server refused. The network and EHLO causes count only
+    when the probe saw that step fail."""
     blocker = next((d for d in ev.findings if d.code in ("MD110", "MD601", "MD602")
                     and d.severity is Severity.ERROR), None)
     failed = ev.facts.connect not in (None, Connect.OK)
     if blocker is None and failed:
         blocker = ev.finding("MD610") or ev.finding("MD620")
+    ehlo = ev.facts.ehlo
+    seen = [blocker.consequence] if blocker is not None else []
+    if blocker is None and ehlo is not None and ehlo.code // 100 == 5:
+        blocker = ev.finding("MD630")
+        seen = [f"the server answered EHLO with {ehlo}"]
     if blocker is None:
         return None
     return _diag(ev, blocker.message, blocker.fix.message if blocker.fix else "",
-                 finding=blocker, evidence=(blocker.consequence,),
+                 finding=blocker, evidence=tuple(seen),
                  key=blocker.location.path if blocker.location else None)
 
 
@@ -475,6 +527,13 @@ def _after_stage(ev: Evidence, name: str) -> Any:
     return None
 
 
+def _finding_fix(finding: dict[str, Any]) -> str:
+    fix = finding.get("fix") or ""
+    if finding.get("record"):
+        fix = f"{fix}: {finding['record']}" if fix else finding["record"]
+    return str(fix)
+
+
 def explain_sender_dns(ev: Evidence) -> Diagnosis | None:
     """The sender domain's DNS makes receivers reject the mail (verdict will-fail)."""
     st = _after_stage(ev, "sender-dns")
@@ -483,12 +542,10 @@ def explain_sender_dns(ev: Evidence) -> Diagnosis | None:
     worst = next((f for f in st.facts.get("findings", ()) if f["level"] == "will-fail"), None)
     if worst is None:
         return None
-    fix = worst.get("fix") or ""
-    if worst.get("record"):
-        fix = f"{fix}: {worst['record']}" if fix else worst["record"]
-    key = "email.notif_from" if worst["code"] == "sender-domain-missing" else None
-    return _diag(ev, f"Synapse sends the mail, but receivers will reject it: {worst['message']}",
-                 fix, key=key, evidence=(st.summary,))
+    kind = (Kind.SENDER_DOMAIN_MISSING if worst["code"] == "sender-domain-missing"
+            else Kind.WILL_BE_REJECTED)
+    return _from_table(ev, "sender-dns", kind, detail=worst["message"],
+                       fix=_finding_fix(worst), evidence=(st.summary,))
 
 
 def explain_dead_links(ev: Evidence) -> Diagnosis | None:
@@ -500,9 +557,25 @@ def explain_dead_links(ev: Evidence) -> Diagnosis | None:
     if not broken:
         return None
     first = broken[0]
-    return _diag(ev, f"Synapse sends the mail, but its links are dead: {first['problem']}",
-                 first.get("fix") or "", key=first.get("key"),
-                 evidence=tuple(f"{b['url']}: {b['seen']}" for b in broken))
+    return _from_table(ev, "links", Kind.DEAD_LINK, key=first.get("key"),
+                       detail=first["problem"], fix=first.get("fix") or "",
+                       seen=first["seen"],
+                       evidence=tuple(f"{b['url']}: {b['seen']}" for b in broken))
+
+
+def _ok_with_warnings(ev: Evidence) -> Diagnosis:
+    """Synapse sends; an at-risk sender domain (spam folder likely) is said as a warning,
+    with its fix, without failing the probe."""
+    warned = next((st for st in ev.stages if st.name == "sender-dns"
+                   and str(st.status) == "warn"), None)
+    worst = next((f for f in warned.facts.get("findings", ()) if f["level"] == "at-risk"),
+                 None) if warned is not None else None
+    if warned is None or worst is None:
+        return Diagnosis(ok=True, root_cause="Synapse will send mail with this config",
+                         fix="", synapse=ev.outcome)
+    found = _from_table(ev, "sender-dns", Kind.SPAM_LIKELY, detail=worst["message"],
+                        fix=_finding_fix(worst), evidence=(warned.summary,))
+    return replace(found, ok=True)
 
 
 EXPLAINERS: tuple[Explainer, ...] = (
@@ -524,38 +597,8 @@ EXPLAINERS: tuple[Explainer, ...] = (
 )
 
 
-def _replies(f: ServerFacts) -> list[tuple[int, str]]:
-    """The server's refusals, for provider-specific hints."""
-    out = []
-    if f.auth is not None and f.auth.final is not None and not f.auth.succeeded:
-        out.append((f.auth.final.code, f.auth.final.text))
-    for reply in (f.greeting, f.starttls, f.mail, f.rcpt):
-        if reply is not None and reply.code // 100 in (4, 5):
-            out.append((reply.code, reply.text))
-    return out
-
-
-def with_provider_hint(ev: Evidence, found: Diagnosis) -> Diagnosis:
-    """Add what the provider (recognised from smtp_host) says about this failure."""
-    from dataclasses import replace
-
-    from maildoctor.providers import find_provider_for_host
-
-    provider = find_provider_for_host(ev.settings.smtp_host, ev.settings.smtp_port)
-    if provider is None:
-        return found
-    for code, text in _replies(ev.facts):
-        hint = provider.hint_for(code, text)
-        if hint:
-            return replace(found, fix=f"{found.fix}. {provider.title}: {hint}",
-                           evidence=(*found.evidence, f"provider: {provider.title}"))
-    return found
-
-
 def _located(ev: Evidence, found: Diagnosis) -> Diagnosis:
     """Point at the key to change (or the nearest enclosing one) when no finding did."""
-    from dataclasses import replace
-
     if found.location is not None or not found.key or ev.config is None:
         return found
     location = ev.config.location(tuple(found.key.split(".")))
@@ -583,12 +626,11 @@ def _diagnose(ev: Evidence) -> Diagnosis:
     for explainer in EXPLAINERS:
         found = explainer(ev)
         if found is not None:
-            return with_provider_hint(ev, _located(ev, found))
+            return _located(ev, found)
     if ev.outcome.kind == "untested":
         return Diagnosis(ok=True, root_cause=f"every stage up to {ev.stopped_after} passed; "
                          "the later stages were not tested", fix="", synapse=ev.outcome)
     if ev.outcome.kind == "ok":
-        return Diagnosis(ok=True, root_cause="Synapse will send mail with this config",
-                         fix="", synapse=ev.outcome)
+        return _ok_with_warnings(ev)
     return Diagnosis(ok=False, root_cause=ev.outcome.why or ev.outcome.message,
                      fix="see the stages below", synapse=ev.outcome)

@@ -257,7 +257,7 @@ def test_provider_hints(tmp_path: Path) -> None:
                        smtp_port=587, smtp_user="AKIAEXAMPLE", smtp_pass=PASSWORD,
                        notif_from="M <noreply@example.org>")
     _, data = run_json(str(LOGS / "ses-not-verified.log"), "-c", ses)
-    assert "Verify" in data["failures"][0]["provider_hint"]
+    assert "verify the notif_from" in data["failures"][0]["provider_hint"]
 
 
 def test_unusable_config_exits_2(tmp_path: Path) -> None:

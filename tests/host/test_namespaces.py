@@ -25,13 +25,25 @@ import yaml
 MAILDOCTOR = [sys.executable, "-m", "maildoctor"]
 
 
-@pytest.fixture(autouse=True)
-def _need_root() -> None:
+def _why_not() -> str:
     missing = [tool for tool in ("unshare", "ip", "mount") if shutil.which(tool) is None]
-    if os.geteuid() != 0 or missing:
-        why = f"needs root and {', '.join(missing) or 'unshare'}"
+    if missing:
+        return f"needs {', '.join(missing)} (scripts/install-system-deps.sh)"
+    if os.geteuid() != 0:
+        return "needs root"
+    trial = subprocess.run(["unshare", "-n", "-m", "true"], capture_output=True, text=True,
+                           timeout=30, check=False)
+    if trial.returncode != 0:
+        return f"cannot create namespaces here: {trial.stderr.strip()} (needs CAP_SYS_ADMIN)"
+    return ""
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _need_namespaces() -> None:
+    why = _why_not()
+    if why:
         if os.environ.get("CI"):
-            pytest.fail(f"namespace tests {why} (scripts/install-system-deps.sh)")
+            pytest.fail(f"namespace tests {why}", pytrace=False)
         pytest.skip(why)
 
 

@@ -144,7 +144,7 @@ def test_ses_unverified_sender_hint_says_verify() -> None:
     ses = PROVIDERS["amazon-ses"]
     hint = ses.hint_for(554, "Message rejected: Email address is not verified. The following "
                              "identities failed the check in region EU-WEST-1: a@example.org")
-    assert hint is not None and "Verify" in hint
+    assert hint is not None and "verify the notif_from" in hint
     assert ses.hint_for(554, "Transaction failed") is None
 
 
@@ -153,7 +153,8 @@ def test_specific_hint_wins_over_generic_for_same_code() -> None:
     disabled = m365.hint_for(535, "5.7.139 Authentication unsuccessful, basic authentication "
                                   "is disabled")
     wrong = m365.hint_for(535, "5.7.3 Authentication unsuccessful")
-    assert disabled and "basic-auth" in disabled
+    assert disabled and "enable SMTP AUTH for the mailbox" in disabled
+    assert "XOAUTH2" in disabled
     assert wrong and wrong != disabled
 
 

@@ -66,6 +66,8 @@ def test_json_has_the_stage_with_its_verdict(tmp_path: Path, smtp_server: Any,
     assert stage["status"] == "warn" and stage["facts"]["verdict"] == "at-risk"
     assert stage["facts"]["record"] == f'nospf.{ORIGIN}. 3600 IN TXT "v=spf1 ip4:{SENDING_IP} ~all"'
     assert out["diagnosis"]["ok"] is True
+    assert "receivers may file it as spam" in out["diagnosis"]["root_cause"]
+    assert out["diagnosis"]["fix"].endswith(stage["facts"]["record"])
 
 
 def test_no_sender_dns_turns_the_stage_off(tmp_path: Path, smtp_server: Any, knot: Any) -> None:
@@ -79,3 +81,25 @@ def test_a_bad_resolver_value_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["probe", str(cfg), "--resolver", "ns1.example.org"])
     assert result.exit_code == 2
     assert "--resolver" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("mode", ["servfail", "truncated", "silent"])
+def test_a_bad_resolver_gives_findings_not_tracebacks(tmp_path: Path, smtp_server: Any,
+                                                      bad_dns: Any, mode: str) -> None:
+    server = smtp_server()
+    dns = bad_dns(mode)
+    # smtp_host a name: the resolve stage itself fails, clearly, and the probe exits 1
+    named = _config(tmp_path, server.port, "good")
+    result = CliRunner().invoke(cli, ["probe", str(named), "--resolver", dns.resolver,
+                                      "--timeout", "1", "--no-color"])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and "resolve" in result.output
+    # smtp_host an address: Synapse's part works; the sender domain's DNS is a warning
+    literal = tmp_path / "literal.yaml"
+    literal.write_text(named.read_text().replace(f"smtp.{ORIGIN}", "127.0.0.1"))
+    result = CliRunner().invoke(cli, ["probe", str(literal), "--resolver", dns.resolver,
+                                      "--timeout", "1", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    stage = next(s for s in json.loads(result.output)["stages"] if s["name"] == "sender-dns")
+    assert stage["status"] == "warn"
+    assert stage["facts"]["findings"][0]["code"] == "dns-failure"

@@ -30,6 +30,9 @@ CASES = [
     ("split", None, "ok", [], ["spf-missing", "dmarc-missing", "spf-invalid"]),
     ("nonascii", None, "at-risk", ["spf-invalid"], []),
     ("nomx", None, "at-risk", ["no-bounce-route"], []),
+    ("void", None, "at-risk", ["spf-permerror"], []),
+    ("nested", "google-workspace-relay", "ok", [], ["spf-provider-missing", "dkim-missing"]),
+    ("viasendgrid", "sendgrid", "ok", ["spf-not-aligned"], ["dkim-missing"]),
 ]
 
 
@@ -88,6 +91,19 @@ def test_the_lookup_limit_is_named(knot: Any) -> None:
     _facts, verdict = _judge(knot, "limit")
     finding = next(f for f in verdict.findings if f.code == "spf-permerror")
     assert "lookup" in finding.message.lower()
+
+
+def test_void_lookups_are_counted(knot: Any) -> None:
+    _facts, verdict = _judge(knot, "void")
+    finding = next(f for f in verdict.findings if f.code == "spf-permerror")
+    assert "void" in finding.message.lower()
+
+
+def test_provider_selectors_published_as_cnames(knot: Any) -> None:
+    facts, _verdict = _judge(knot, "viasendgrid", "sendgrid")
+    assert [(k.selector, k.status) for k in facts.dkim] == [("s1", "published"),
+                                                            ("s2", "published")]
+    assert facts.dkim[0].detail == "CNAME to s1.domainkey.u1.wl1.sendgrid.net"
 
 
 def test_a_provider_selector_is_found_by_its_documented_name(knot: Any) -> None:

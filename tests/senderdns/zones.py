@@ -44,6 +44,12 @@ viagoogle MX 10 mail
 viagoogle TXT "v=spf1 include:_spf.google.com -all"
 _dmarc.viagoogle TXT "v=DMARC1; p=quarantine"
 google._domainkey.viagoogle TXT "v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC5"
+; the provider's include reached through an include of our own
+nested MX 10 mail
+nested TXT "v=spf1 include:inc.maildoctor.test -all"
+inc TXT "v=spf1 ip4:198.51.100.7 include:_spf.google.com ~all"
+_dmarc.nested TXT "v=DMARC1; p=none"
+google._domainkey.nested CNAME google.dkim.elsewhere.example.
 ; the provider's include missing, and no DKIM for its selector
 nogoogle MX 10 mail
 nogoogle TXT "v=spf1 ip4:198.51.100.0/24 -all"
@@ -56,6 +62,17 @@ _dmarc.split TXT "v=DMARC1;" " p=none"
 nonascii MX 10 mail
 nonascii TXT "v=spf1 ip4:192.0.2.0/24 caf\\195\\169 -all"
 _dmarc.nonascii TXT "v=DMARC1; p=none"
+; more than two lookups that find nothing (void lookups)
+void MX 10 mail
+void TXT "v=spf1 a:nx1.maildoctor.test a:nx2.maildoctor.test a:nx3.maildoctor.test" \
+" ip4:192.0.2.0/24 -all"
+_dmarc.void TXT "v=DMARC1; p=none"
+; a provider whose DKIM records are CNAMEs to its own domain (SendGrid)
+viasendgrid MX 10 mail
+viasendgrid TXT "v=spf1 include:sendgrid.net ~all"
+_dmarc.viasendgrid TXT "v=DMARC1; p=reject"
+s1._domainkey.viasendgrid CNAME s1.domainkey.u1.wl1.sendgrid.net.
+s2._domainkey.viasendgrid CNAME s2.domainkey.u1.wl1.sendgrid.net.
 ; no MX and no address
 nomx TXT "v=spf1 ip4:192.0.2.0/24 -all"
 _dmarc.nomx TXT "v=DMARC1; p=none"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import click
@@ -63,14 +62,10 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], fmt: str, select: t
     except ValueError as exc:  # a bad --synapse-version
         raise click.BadParameter(str(exc), param_hint="--synapse-version") from exc
     except ConfigLoadError as exc:
-        if fmt == "sarif":  # the upload still shows where the file broke
-            from maildoctor.render import sarif
+        fail_unusable(exc, fmt)  # every format says where the file broke (exit 2)
+    from maildoctor.render import renderer
 
-            sarif.render_load_error(exc, sys.stdout)
-            sys.stdout.flush()
-        fail_unusable(exc)
-    renderer = importlib.import_module(FORMATS[fmt])
-    renderer.render(result, sys.stdout, color=color)
+    renderer(fmt).render(result, sys.stdout, color=color)
     from maildoctor.diagnostics import Severity
 
     if result.has_errors or (strict and result.count(Severity.WARNING)):

@@ -121,24 +121,15 @@ def resolve_paths(paths: tuple[str, ...], config: tuple[str, ...]) -> list[str]:
     return all_paths
 
 
-def fail_unusable(exc: ConfigLoadError) -> NoReturn:
-    """Print a located, traceback-free message for an unusable config and exit 2."""
-    from maildoctor.secrets import mask_line
+def fail_unusable(exc: ConfigLoadError, fmt: str = "text") -> NoReturn:
+    """Report an unusable config and exit 2: a located, traceback-free message on stderr,
+    and with a machine ``--format`` also its document on stdout (JSON, annotations, SARIF),
+    so CI gets one on broken input too."""
+    from maildoctor.render import FORMATS, renderer
+    from maildoctor.render.text import render_load_error
 
-    err = sys.stderr
-    click.secho(f"maildoctor: {exc}", fg="red", bold=True, file=err)
-    if exc.file and exc.line:
-        try:
-            with open(exc.file, encoding="utf-8", errors="replace") as fh:
-                lines = fh.read().splitlines()
-            src = lines[exc.line - 1] if exc.line <= len(lines) else ""
-        except OSError:
-            src = ""
-        if src:
-            shown = mask_line(src.expandtabs(1))
-            click.echo(f"  {exc.line} | {shown}", file=err)
-            if exc.column and shown == src.expandtabs(1):
-                click.echo(f"  {' ' * len(str(exc.line))} | {' ' * (exc.column - 1)}^", file=err)
-    if exc.hint:
-        click.echo(f"  hint: {exc.hint}", file=err)
+    if fmt != "text" and fmt in FORMATS:
+        renderer(fmt).render_load_error(exc, sys.stdout)
+        sys.stdout.flush()
+    render_load_error(exc, sys.stderr)
     sys.exit(ExitStatus.UNUSABLE)

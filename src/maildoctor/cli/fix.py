@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import json
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -87,10 +88,15 @@ def masked_diff(path: str, old: str, new: str) -> str:
 @click.option("--no-backup", is_flag=True, help="Do not keep FILE.bak.")
 @click.option("--select", multiple=True, metavar="CODES", help="Only fix these rules.")
 @click.option("--ignore", multiple=True, metavar="CODES", help="Do not fix these rules.")
-@click.option("--synapse-version", metavar="X.Y[.Z]")
+@click.option("--synapse-version", metavar="X.Y[.Z]",
+              help="Check against this Synapse version (default: the newest known).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: what was fixed, not fixed and left, in one "
+              "document.")
+@click.option("--color/--no-color", default=None, help="Force colours on or off.")
 def command(paths: tuple[str, ...], config: tuple[str, ...], show_diff: bool, unsafe_fixes: bool,
             no_backup: bool, select: tuple[str, ...], ignore: tuple[str, ...],
-            synapse_version: str | None) -> None:
+            synapse_version: str | None, fmt: str, color: bool | None) -> None:
     """Fix the config in place: rename misspelt keys, move keys into email:, quote values
     YAML would mangle... Only the flagged lines change; comments, order, quoting and
     indentation stay as they are. A backup is kept as FILE.bak (or FILE.bak.1,
@@ -112,60 +118,101 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], show_diff: bool, un
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--synapse-version") from exc
     except ConfigLoadError as exc:
-        fail_unusable(exc)
+        fail_unusable(exc, fmt)
+    out = _Report(fmt, color)
     applied = 0
     said: set[tuple[str, str, str]] = set()
     for rb in rolled_back:
-        click.echo(f"not fixed: {rb.diagnostic.code} {rb.diagnostic.message} ({rb.reason})",
-                   err=True)
+        out.not_fixed(rb.diagnostic, rb.reason)
     for ff in fixes:
         for d, why in ff.skipped:
             if (d.code, d.message, why) not in said:
                 said.add((d.code, d.message, why))
-                click.echo(f"not fixed: {d.code} {d.message} ({why})", err=True)
+                out.not_fixed(d, why)
         if not ff.changed:
             continue
         applied += len(ff.applied)
         if show_diff:
-            sys.stdout.write(masked_diff(ff.path, ff.original, ff.new_text))
+            out.diff(masked_diff(ff.path, ff.original, ff.new_text))
             continue
         try:
             bak = write(ff, backup=not no_backup)
         except ConfigLoadError as exc:
-            fail_unusable(exc)
+            fail_unusable(exc, fmt)
         for d in ff.applied:
-            click.echo(f"fixed {d.code} ({d.name}) in {ff.path}: {d.fix.message if d.fix else ''}")
+            out.fixed(d, ff.path)
         if bak:
-            kept = "" if bak.endswith(".bak") else \
-                f" (earlier backups {bak.rsplit('.bak', 1)[0]}.bak... are kept as they were)"
-            click.echo(f"  backup of the original: {bak}{kept}")
+            out.backup(bak)
     if applied == 0:
-        click.echo("nothing to fix automatically.")
+        out.say("nothing to fix automatically.")
     if show_diff:
         # What `fix` would exit with after writing: the planned texts, checked in memory.
         from maildoctor.config.fix import planned_config
         from maildoctor.config.rules import LintContext, run_rules
 
         left = run_rules(LintContext(planned_config(result.config), result.version))
-        _exit_for(left, would=True, unsafe_fixes=unsafe_fixes)
+        out.finish(left, would=True, unsafe_fixes=unsafe_fixes)
     try:
         after = check(all_paths, synapse_version=synapse_version)
     except ConfigLoadError as exc:
-        fail_unusable(exc)
-    _exit_for(after.diagnostics, would=False, unsafe_fixes=unsafe_fixes)
+        fail_unusable(exc, fmt)
+    out.finish(after.diagnostics, would=False, unsafe_fixes=unsafe_fixes)
 
 
-def _exit_for(left: list[Diagnostic], *, would: bool, unsafe_fixes: bool) -> NoReturn:
-    """Say how many errors are (or, with --diff, would be) left, and exit accordingly."""
-    errors = [d for d in left if d.severity is Severity.ERROR]
-    if errors:
-        state = "would be left after these fixes" if would else "left"
+class _Report:
+    """What ``fix`` did, said as it happens (text) or as one JSON document at the end."""
+
+    def __init__(self, fmt: str, color: bool | None) -> None:
+        self.fmt = fmt
+        self.color = color
+        self.doc: dict[str, Any] = {"version": 1, "tool": "maildoctor", "applied": [],
+                                    "not_fixed": [], "backups": [], "diff": ""}
+
+    def _echo(self, text: str, *, err: bool = False, fg: str | None = None) -> None:
+        if self.fmt == "text":
+            click.echo(click.style(text, fg=fg) if fg else text, err=err, color=self.color)
+
+    def say(self, text: str) -> None:
+        self._echo(text)
+
+    def not_fixed(self, d: Diagnostic, why: str) -> None:
+        self.doc["not_fixed"].append({"code": d.code, "message": d.message, "reason": why})
+        self._echo(f"not fixed: {d.code} {d.message} ({why})", err=True, fg="yellow")
+
+    def fixed(self, d: Diagnostic, path: str) -> None:
+        how = d.fix.message if d.fix else ""
+        self.doc["applied"].append({"code": d.code, "name": d.name, "file": path, "fix": how})
+        self._echo(f"fixed {d.code} ({d.name}) in {path}: {how}", fg="green")
+
+    def backup(self, bak: str) -> None:
+        self.doc["backups"].append(bak)
+        kept = "" if bak.endswith(".bak") else \
+            f" (earlier backups {bak.rsplit('.bak', 1)[0]}.bak... are kept as they were)"
+        self._echo(f"  backup of the original: {bak}{kept}")
+
+    def diff(self, text: str) -> None:
+        self.doc["diff"] += text
+        if self.fmt == "text":
+            sys.stdout.write(text)
+
+    def finish(self, left: list[Diagnostic], *, would: bool, unsafe_fixes: bool) -> NoReturn:
+        """Say how many errors are (or, with --diff, would be) left, and exit accordingly."""
+        errors = [d for d in left if d.severity is Severity.ERROR]
         unsafe = sum(1 for d in errors if d.fix and d.fix.edits
                      and d.fix.applicability is Applicability.UNSAFE)
-        hint = "" if unsafe_fixes or not unsafe else (
-            f" (`maildoctor fix --unsafe-fixes` can fix {unsafe} of them: read them first)")
-        click.echo(f"{len(errors)} error{'s' * (len(errors) != 1)} {state}{hint}: run "
-                   "`maildoctor check` for the details and fix them by hand.", err=would)
-        sys.exit(ExitStatus.PROBLEMS)
-    click.echo("no errors would be left." if would else "no errors left.", err=would)
-    sys.exit(ExitStatus.OK)
+        if self.fmt == "json":
+            self.doc.update(written=not would, errors_left=len(errors),
+                            unsafe_fixes_available=0 if unsafe_fixes else unsafe,
+                            left=[d.to_json() for d in errors])
+            json.dump(self.doc, sys.stdout, indent=2, ensure_ascii=False)
+            sys.stdout.write("\n")
+        elif errors:
+            state = "would be left after these fixes" if would else "left"
+            hint = "" if unsafe_fixes or not unsafe else (
+                f" (`maildoctor fix --unsafe-fixes` can fix {unsafe} of them: read them first)")
+            self._echo(f"{len(errors)} error{'s' * (len(errors) != 1)} {state}{hint}: run "
+                       "`maildoctor check` for the details and fix them by hand.", err=would,
+                       fg="red")
+        else:
+            self._echo("no errors would be left." if would else "no errors left.", err=would)
+        sys.exit(ExitStatus.PROBLEMS if errors else ExitStatus.OK)

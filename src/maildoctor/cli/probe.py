@@ -95,7 +95,7 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str | None, tim
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--synapse-version") from exc
     except ConfigLoadError as exc:
-        fail_unusable(exc)
+        fail_unusable(exc, fmt)
     if fmt == "json":
         from maildoctor.render import probe_json
 

@@ -103,7 +103,7 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str, kind: str,
     try:
         result = check(resolve_paths(paths, config))
     except ConfigLoadError as exc:
-        fail_unusable(exc)
+        fail_unusable(exc, fmt)
     errors = [d for d in result.diagnostics if d.severity is Severity.ERROR]
     if errors and not force and not dry_run:
         click.echo("maildoctor: not sending: the config has errors Synapse would hit too "

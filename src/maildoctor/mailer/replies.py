@@ -9,34 +9,18 @@ is reading, so it cannot do this; these helpers can, and are tested without sock
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from maildoctor.replies import MalformedLine, Reply, parse_reply_line
+
+__all__ = ["MalformedReply", "Reply", "ReplyParser", "address_arg", "encode_data"]
 
 MAX_LINE = 4096
 """Longest reply line accepted; RFC 5321 asks for 512, real servers send longer texts."""
 
 
-class MalformedReply(ValueError):
-    """The server sent something that is not an SMTP reply (e.g. TLS bytes, a banner)."""
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One complete (possibly multi-line) reply: ``code`` and the text lines joined by ``\\n``."""
-
-    code: int
-    text: str
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.code < 400
-
-    @property
-    def transient(self) -> bool:
-        """4xx: the server asks us to try again later."""
-        return 400 <= self.code < 500
-
-    def __str__(self) -> str:
-        return f"{self.code} {self.text}".strip()
+# One reply type and one line parser for the whole package (maildoctor.replies); a line
+# that is not a reply raises MalformedLine, which the Mailer's boundary translates.
+MalformedReply = MalformedLine
 
 
 class ReplyParser:
@@ -64,14 +48,18 @@ class ReplyParser:
                 replies.append(reply)
 
     def _line(self, line: bytes) -> Reply | None:
-        if len(line) < 3 or not line[:3].isdigit() or line[3:4] not in (b"", b" ", b"-"):
+        if line[3:4] not in (b"", b" ", b"-"):
             raise MalformedReply(f"not an SMTP reply line: {line[:40]!r}")
-        code = int(line[:3])
+        try:
+            parsed = parse_reply_line(line.decode("utf-8", "replace"))
+        except MalformedLine:
+            raise MalformedReply(f"not an SMTP reply line: {line[:40]!r}") from None
+        code = parsed.code
         if self._code is not None and code != self._code:
             raise MalformedReply(f"reply code changed inside a multi-line reply: {line[:40]!r}")
         self._code = code
-        self._lines.append(line[4:].decode("utf-8", "replace"))
-        if line[3:4] == b"-":
+        self._lines.append(parsed.text)
+        if not parsed.last:
             return None
         reply = Reply(code, "\n".join(self._lines))
         self._code, self._lines = None, []

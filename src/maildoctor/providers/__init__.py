@@ -14,10 +14,9 @@ from functools import cache
 
 import yaml
 
-from maildoctor.providers.model import Hint, Provider, ProviderDataError, TlsMode
+from maildoctor.providers.model import Provider, ProviderDataError, TlsMode
 
 __all__ = [
-    "Hint",
     "Provider",
     "ProviderDataError",
     "TlsMode",

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["ConfigAdvice", "Hint", "Provider", "ProviderDataError", "SenderCheck", "SenderDns",
+__all__ = ["ConfigAdvice", "Provider", "ProviderDataError", "SenderCheck", "SenderDns",
            "TlsMode"]
 
 #: How Synapse must talk TLS to the provider: implicit TLS (``force_tls: true``), an
@@ -36,20 +36,6 @@ _SENDER_CHECKS: tuple[SenderCheck, ...] = ("account", "domain")
 
 class ProviderDataError(ValueError):
     """A provider data file is malformed (a bug in maildoctor's data, not in the user's input)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Hint:
-    """Advice for one failure: an SMTP reply ``code`` and optionally a regex on its text."""
-
-    code: int
-    hint: str
-    match: re.Pattern[str] | None = None
-
-    def applies(self, reply_code: int, reply_text: str) -> bool:
-        if reply_code != self.code:
-            return False
-        return self.match is None or self.match.search(reply_text) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +106,6 @@ class Provider:
     match_port: int | None = None
     default_region: str | None = None
     region_pattern: str | None = None
-    hints: tuple[Hint, ...] = ()
     sender_dns: SenderDns | None = None
 
     @property
@@ -156,15 +141,16 @@ class Provider:
         return self.match_port is None or port == self.match_port
 
     def hint_for(self, reply_code: int, reply_text: str) -> str | None:
-        """This provider's advice for an SMTP reply, or None.
+        """The fix the reply catalogue gives for an SMTP reply from this provider, or None.
 
-        The first hint whose code matches and whose pattern (if any) occurs in the text
-        wins, so files list specific hints before generic ones for the same code.
+        The catalogue (``providers/data/replies``) is the one place replies are explained;
+        this provider's name lets its provider-only entries (a bare ``535``) apply.
         """
-        for hint in self.hints:
-            if hint.applies(reply_code, reply_text):
-                return hint.hint
-        return None
+        from maildoctor.replies import Reply
+        from maildoctor.reply_catalogue import lookup
+
+        entry = lookup(Reply(reply_code, reply_text), provider=self.name)
+        return None if entry is None else entry.fix
 
     def advice_for_config(self, email: Mapping[str, Any],
                           sender: str | None = None) -> list[ConfigAdvice]:
@@ -252,7 +238,6 @@ class Provider:
                 "default_region": data.get("default_region"),
                 "region_pattern": data.get("region_pattern"),
                 "sender_check": _sender_check(data, source),
-                "hints": tuple(_hint(h, source) for h in data.get("hints", ())),
                 "sender_dns": _sender_dns(data.get("sender_dns"), source),
             }
             for key in ("user_example", "user_help", "password_help"):
@@ -306,14 +291,6 @@ def _sender_check(data: Mapping[str, Any], source: str) -> SenderCheck | None:
         if value == check:
             return check
     raise ProviderDataError(f"{source}: sender_check must be one of {', '.join(_SENDER_CHECKS)}")
-
-
-def _hint(item: Any, source: str) -> Hint:
-    if not isinstance(item, Mapping) or type(item.get("code")) is not int:
-        raise ProviderDataError(f"{source}: each hint needs an integer code")
-    pattern = item.get("match")
-    compiled = re.compile(str(pattern), re.IGNORECASE) if pattern else None
-    return Hint(code=item["code"], hint=_str(item, "hint", source), match=compiled)
 
 
 def _sender_dns(item: Any, source: str) -> SenderDns | None:

@@ -6,6 +6,7 @@ from typing import TextIO
 
 from maildoctor.config.check import CheckResult
 from maildoctor.diagnostics import Severity
+from maildoctor.errors import ConfigLoadError
 
 LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 
@@ -30,3 +31,18 @@ def render(result: CheckResult, stream: TextIO, *, color: bool | None = None) ->
         if d.fix:
             body += f"\nFix: {d.fix.message}"
         stream.write(f"::{LEVEL[d.severity]} {','.join(props)}::{_escape_data(body)}\n")
+
+
+def render_load_error(exc: ConfigLoadError, stream: TextIO, *,
+                      color: bool | None = None) -> None:
+    """One ``::error`` annotation at the place the file broke (exit status 2)."""
+    props = [f"title={_escape_prop('MD000 unusable-config')}"]
+    if exc.file:
+        where = [f"file={_escape_prop(exc.file)}"]
+        if exc.line:
+            where.append(f"line={exc.line}")
+            if exc.column:
+                where.append(f"col={exc.column}")
+        props = [*where, *props]
+    body = exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
+    stream.write(f"::error {','.join(props)}::{_escape_data(body)}\n")

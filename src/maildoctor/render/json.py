@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from maildoctor.config.check import CheckResult
 from maildoctor.diagnostics import Severity
+from maildoctor.errors import ConfigLoadError
 
 FORMAT_VERSION = 1
 
@@ -29,4 +30,24 @@ def to_json(result: CheckResult) -> dict[str, Any]:
 
 def render(result: CheckResult, stream: TextIO, *, color: bool | None = None) -> None:
     json.dump(to_json(result), stream, indent=2, ensure_ascii=False)
+    stream.write("\n")
+
+
+def load_error_json(exc: ConfigLoadError) -> dict[str, Any]:
+    """The document for a config that cannot be used at all (exit status 2): the same
+    top-level keys as a result, no diagnostics, and ``load_error`` saying where and why."""
+    return {
+        "version": FORMAT_VERSION,
+        "tool": "maildoctor",
+        "files": [exc.file] if exc.file else [],
+        "summary": {s.value: 0 for s in Severity},
+        "diagnostics": [],
+        "load_error": {"message": exc.message, "file": exc.file, "line": exc.line,
+                       "column": exc.column, "hint": exc.hint or None},
+    }
+
+
+def render_load_error(exc: ConfigLoadError, stream: TextIO, *,
+                      color: bool | None = None) -> None:
+    json.dump(load_error_json(exc), stream, indent=2, ensure_ascii=False)
     stream.write("\n")

@@ -78,6 +78,8 @@ def render(console: Console, result: Any, report: Any, diagnosis: Any, *,
         console.print(Text(f"           the client sees: {out.http}", style="dim"))
     if out.why and out.kind not in ("ok", "untested"):
         console.print(Text(f"           why: {out.why}", style="dim"))
+    if diagnosis.consequence and out.kind not in ("ok", "untested"):
+        console.print(Text(f"           so: {diagnosis.consequence}", style="dim"))
     console.print()
     if report.stages:
         _stage_table(console, report)

@@ -15,6 +15,7 @@ from typing import TextIO
 
 from maildoctor.config.check import CheckResult
 from maildoctor.diagnostics import Applicability, Diagnostic, Severity
+from maildoctor.errors import ConfigLoadError
 from maildoctor.render.excerpt import caret_span
 from maildoctor.secrets import mask_excerpt
 
@@ -117,3 +118,37 @@ def render(result: CheckResult, stream: TextIO, *, color: bool | None = None) ->
                       width=None)
     for line in lines(result):
         console.print(Text.assemble(*[(text, style) if style else text for text, style in line]))
+
+
+def _source_line(path: str, number: int) -> str:
+    """Line ``number`` of ``path``, reading no more than a config may hold (the file may be
+    a device, or huge: that may be why it is unusable)."""
+    from maildoctor.config.load import MAX_FILE_BYTES
+
+    try:
+        if not os.path.isfile(path):
+            return ""
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            lines = fh.read(MAX_FILE_BYTES).splitlines()
+    except OSError:
+        return ""
+    return lines[number - 1] if number <= len(lines) else ""
+
+
+def render_load_error(exc: ConfigLoadError, stream: TextIO, *,
+                      color: bool | None = None) -> None:
+    """``maildoctor: file:line:col: message``, the line (secrets masked) with a caret, and
+    the hint."""
+    from maildoctor.secrets import mask_line
+
+    paint = want_color(stream, color)
+    head = f"maildoctor: {exc}"
+    stream.write((f"\x1b[1;31m{head}\x1b[0m" if paint else head) + "\n")
+    src = _source_line(exc.file, exc.line) if exc.file and exc.line else ""
+    if src and exc.line:
+        shown = mask_line(src.expandtabs(1))
+        stream.write(f"  {exc.line} | {shown}\n")
+        if exc.column and shown == src.expandtabs(1):
+            stream.write(f"  {' ' * len(str(exc.line))} | {' ' * (exc.column - 1)}^\n")
+    if exc.hint:
+        stream.write(f"  hint: {exc.hint}\n")

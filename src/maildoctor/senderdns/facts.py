@@ -41,6 +41,8 @@ class SenderFacts:
     dmarc: Dmarc | None = None
     dmarc_looked_at: tuple[str, ...] = ()
     dns_errors: tuple[str, ...] = ()  # questions that got no usable answer, in words
+    spf_unknown: bool = False  # the TXT question failed: whether there is SPF is not known
+    dmarc_unknown: bool = False  # a DMARC question failed
     questions: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -63,8 +63,9 @@ def gather(address: str, *, resolver: Resolver, provider: Provider | None = None
     asker = _Asker(resolver)
     try:
         facts = _gather(facts, asker, dns.dkim_selectors if dns else (), sending_ips, helo)
-    except _Stop:
-        pass
+    except _Stop:  # nothing more was asked: what was not answered is not known
+        facts = replace(facts, spf_unknown=not facts.spf_records,
+                        dmarc_unknown=facts.dmarc is None)
     return replace(facts, dns_errors=tuple(asker.errors), questions=resolver.questions)
 
 
@@ -87,7 +88,9 @@ def _gather(facts: SenderFacts, asker: _Asker, selectors: tuple[str, ...],
             if got is not None and got[0]:
                 facts = replace(facts, has_address=True, exists=True)
     txt = asker.txt(domain)
-    if txt is not None:
+    if txt is None:
+        facts = replace(facts, spf_unknown=True)
+    else:
         values, nxdomain = txt
         if nxdomain:
             return replace(facts, exists=False)
@@ -137,21 +140,22 @@ def _has_include(record: str, target: str, asker: _Asker) -> bool | None:
 
 
 def _dmarc(facts: SenderFacts, asker: _Asker) -> SenderFacts:
-    names = [f"_dmarc.{facts.domain}"]
-    org = organizational_domain(facts.domain)
-    if org != facts.domain:
-        names.append(f"_dmarc.{org}")
-    looked = []
-    for name in names:
+    """``_dmarc.<domain>``, else the organizational domain's (computed only then: loading the
+    Public Suffix List costs a few hundred milliseconds)."""
+    looked: list[str] = []
+    name: str | None = f"_dmarc.{facts.domain}"
+    while name is not None:
         looked.append(name)
         got = asker.txt(name)
         if got is None:
-            return replace(facts, dmarc_looked_at=tuple(looked))
+            return replace(facts, dmarc_looked_at=tuple(looked), dmarc_unknown=True)
         found = [v for v, _a in got[0] if v.strip().lower().startswith("v=dmarc1")]
         if found:
             return replace(facts, dmarc=parse_dmarc(found[0], name),
                            dmarc_looked_at=tuple(looked),
                            extra={**facts.extra, "dmarc_records": len(found)})
+        org = organizational_domain(facts.domain) if len(looked) == 1 else facts.domain
+        name = f"_dmarc.{org}" if org != facts.domain else None
     return replace(facts, dmarc_looked_at=tuple(looked))
 
 

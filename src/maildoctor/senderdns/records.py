@@ -110,6 +110,8 @@ def organizational_domain(domain: str) -> str:
     """The registered domain (``mail.example.co.uk`` -> ``example.co.uk``); a name under an
     unknown top-level domain counts its last label as the suffix."""
     name = domain.rstrip(".").lower()
+    if name.count(".") < 2:  # one or two labels: the name itself (or a bare suffix)
+        return name
     found = _psl().privatesuffix(name)  # type: ignore[attr-defined]
     return str(found) if found else name
 

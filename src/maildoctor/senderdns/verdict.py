@@ -81,10 +81,14 @@ def judge(facts: SenderFacts) -> Verdict:
                            f"from {facts.address}",
                            "set notif_from to an address at a domain you own and publish"))
         return Verdict("will-fail", tuple(out))
-    for error in facts.dns_errors:
+    if facts.dns_errors:
+        more = len(facts.dns_errors) - 1
+        also = f" (and {more} more question{'s' if more > 1 else ''})" if more else ""
         out.append(Finding("at-risk", "dns-failure",
-                           f"{error}; receivers asking the same get no answer and defer or "
-                           "refuse the mail", "fix the domain's DNS servers (or --resolver)"))
+                           f"{facts.dns_errors[0]}{also}; receivers asking the same get no "
+                           "answer and defer or refuse the mail; what those answers would "
+                           "have said is not judged", "fix the domain's DNS servers (or "
+                           "--resolver)"))
     if facts.exists and not facts.mx and not facts.has_address and not facts.dns_errors:
         out.append(Finding("at-risk", "no-bounce-route",
                            f"{d} has no MX and no address: bounces cannot come back, and "
@@ -154,7 +158,7 @@ def _spf(facts: SenderFacts, out: list[Finding]) -> bool:
     d = facts.domain
     term = _authorizing_term(facts)
     if not facts.spf_records:
-        if facts.dns_errors and facts.exists is None:
+        if facts.spf_unknown:
             return False
         out.append(Finding("at-risk", "spf-missing",
                            f"{d} publishes no SPF record: receivers cannot tell the server "
@@ -223,7 +227,7 @@ def _dmarc(facts: SenderFacts, out: list[Finding], spf_aligned: bool,
     d = facts.domain
     dmarc = facts.dmarc
     if dmarc is None:
-        if facts.dns_errors and len(facts.dmarc_looked_at) == 0:
+        if facts.dmarc_unknown:
             return
         out.append(Finding("at-risk", "dmarc-missing",
                            f"{d} publishes no DMARC record: Gmail and Yahoo require one from "

@@ -16,18 +16,21 @@ from enum import Enum
 from typing import Any
 
 from maildoctor.config.settings import EmailSettings
-from maildoctor.errors import ConnectionLost, ServerHung, SMTPFailure, TLSFailure
+from maildoctor.errors import (
+    ConnectionLost,
+    MalformedReply,
+    ReplyLimitExceeded,
+    ServerHung,
+    SlowReply,
+    SMTPFailure,
+    TLSFailure,
+)
 from maildoctor.hosts import is_loopback
 from maildoctor.secrets import Redactor
 from maildoctor.smtp.facts import ServerFacts
 from maildoctor.smtp.report import ProbeOptions, ProbeReport, StageResult, StageStatus
 from maildoctor.smtp.transcript import Transcript, shorten
-from maildoctor.smtp.wire import (
-    Connection,
-    MalformedReply,
-    ReplyLimitExceeded,
-    SlowReply,
-)
+from maildoctor.smtp.wire import Connection
 
 OnStage = Callable[[StageResult], None]
 

@@ -16,6 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from maildoctor.replies import Reply
+
+__all__ = ["AuthAttempt", "CertificateInfo", "Connect", "Reply", "Resolve", "ServerFacts",
+           "Speaks", "TlsVerify"]
+
 
 class Resolve(StrEnum):
     OK = "ok"
@@ -49,17 +54,6 @@ class TlsVerify(StrEnum):
     NAME_MISMATCH = "name-mismatch"  # the name checked is not in the certificate
     EXPIRED = "expired"  # or not yet valid
     HANDSHAKE_FAILED = "handshake-failed"  # protocol error, e.g. TLS to a plaintext port
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One SMTP reply: its code and its text (multi-line text joined with newlines)."""
-
-    code: int
-    text: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.code} {self.text}".rstrip()
 
 
 @dataclass(frozen=True)
@@ -119,6 +113,10 @@ class ServerFacts:
     auth_all: tuple[AuthAttempt, ...] = ()  # --all-mechanisms
     mail: Reply | None = None  # reply to MAIL FROM:<envelope_from>
     rcpt: Reply | None = None  # reply to RCPT TO:<--to>, when given
+    # Without --to: the reply to RCPT TO:<the envelope sender itself>. Sender rules that
+    # Postfix enforces at RCPT (smtpd_delay_reject) show here; a refusal that blames the
+    # recipient does not say anything about Synapse's real recipients.
+    rcpt_self: Reply | None = None
     # The server closed the connection, or stopped answering, at this stage name
     # ("greeting", "ehlo", "starttls", "tls", "auth", "mail", "rcpt").
     closed_at: str | None = None

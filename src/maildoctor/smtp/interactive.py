@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from maildoctor.config.settings import EmailSettings
-from maildoctor.errors import ConnectionLost, SMTPFailure
+from maildoctor.errors import CertificateRejected, ConnectionLost, SMTPFailure
 from maildoctor.hosts import is_loopback
 from maildoctor.secrets import Redactor
 from maildoctor.smtp import tls as tlsinfo
@@ -45,7 +45,7 @@ from maildoctor.smtp.parse import (
 )
 from maildoctor.smtp.resolve import resolve
 from maildoctor.smtp.transcript import Direction, Transcript, TranscriptLine
-from maildoctor.smtp.wire import CertificateRejected, ConnectError, Connection
+from maildoctor.smtp.wire import ConnectError, Connection
 
 # swaks' convention: ~ marks the lines inside TLS; ! marks TLS that failed verification.
 PREFIX = {

@@ -14,33 +14,13 @@ the legacy ``AUTH=`` form, which Synapse ignores").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from maildoctor.replies import MalformedLine as MalformedLine  # one parser, re-exported
+from maildoctor.replies import ReplyLine as ReplyLine
+from maildoctor.replies import parse_reply_line as parse_reply_line
 from maildoctor.smtp import twisted_caps
 
 # What ``--all-mechanisms`` knows how to try.
 PROBE_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2")
-
-
-class MalformedLine(ValueError):
-    """A reply line that does not start with a three-digit code."""
-
-
-@dataclass(frozen=True)
-class ReplyLine:
-    code: int
-    last: bool  # ``NNN `` or bare ``NNN``; ``NNN-`` continues
-    text: str
-
-
-def parse_reply_line(line: str) -> ReplyLine:
-    """Parse one reply line (without CRLF) the way Twisted does: three digits, then
-    ``-`` for a continuation or anything else for the last line."""
-    head = line[:3]
-    if len(head) < 3 or not head.isdigit() or not head.isascii():
-        raise MalformedLine(line)
-    sep = line[3:4]
-    return ReplyLine(int(head), sep != "-", line[4:])
 
 
 def ehlo_lines(text: str) -> tuple[str, ...]:

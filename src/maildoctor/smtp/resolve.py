@@ -61,7 +61,7 @@ async def resolve(host: Any, port: int, timeout: float,
     try:
         addresses = await lookup(str(host), port, timeout)
     except LookupFailed as exc:
-        return Resolved(exc.outcome, problem=exc.message, kind=kind)
+        return Resolved(Resolve(exc.outcome), problem=exc.message, kind=kind)
     if not addresses:
         return Resolved(Resolve.NXDOMAIN, problem="the name has no address", kind=kind)
     return Resolved(Resolve.OK, tuple(addresses), kind=kind)

@@ -7,7 +7,8 @@ Order follows the dialogue Synapse would have:
 
 The engine observes; :func:`maildoctor.synapse.model.predict.predict` concludes. Stage status
 (ok/warn/fail/skipped) is only a display hint. Credentials go only over verified
-TLS or to a loopback address unless ``allow_plaintext_auth``; DATA is never sent.
+TLS or to a loopback address unless ``allow_plaintext_auth``. The envelope stage sends
+MAIL FROM and RCPT TO (``--to``, else the sender itself), then RSET; DATA is never sent.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import socket
 from typing import Any
 
 from maildoctor.config.settings import EmailSettings
-from maildoctor.errors import SMTPFailure
+from maildoctor.errors import ConnectionLost, ServerHung, SMTPFailure
+from maildoctor.meaning import classify
+from maildoctor.replies import Blame
 from maildoctor.smtp.auth_stage import AuthStage
 from maildoctor.smtp.engine import OnStage, Stop, run_sync
 from maildoctor.smtp.facts import Connect, Reply, Resolve, Speaks
@@ -270,31 +273,51 @@ class Probe(AuthStage):
             return
         sender = envelope_address(raw, self.ehlo_name)
         recipient = self.options.to
-        facts: dict[str, Any] = {"from": sender, "to": recipient}
+        # Without --to, RCPT TO the sender itself: many servers apply sender rules at RCPT
+        # (Postfix's smtpd_delay_reject), which MAIL FROM alone never shows. No DATA.
+        rcpt_to = recipient or sender
+        facts: dict[str, Any] = {"from": sender, "to": rcpt_to}
         if not (sender + (recipient or "")).isascii():
             self.record("envelope", FAIL, "non-ASCII envelope address: Synapse fails before "
                         "connecting (UnicodeEncodeError)", facts)
             return
         assert self.conn is not None
         t = self.options.timeout
+        # Where Synapse would be when the server closes or stalls: a failure at our RSET
+        # means the server would fail Synapse's next command (RCPT after MAIL, DATA after
+        # RCPT), which is the step the model must hear about.
+        step = "mail"
         try:
             mail = await self.conn.command(f"MAIL FROM:<{sender}>", "mail", t)
             self.facts["mail"] = mail
             facts["mail"] = str(mail)
-            if mail.code == 250 and recipient:
-                rcpt = await self.conn.command(f"RCPT TO:<{recipient}>", "rcpt", t)
-                self.facts["rcpt"] = rcpt
+            step = "rcpt"
+            rcpt: Reply | None = None
+            if mail.code == 250:
+                rcpt = await self.conn.command(f"RCPT TO:<{rcpt_to}>", "rcpt", t)
+                self.facts["rcpt" if recipient else "rcpt_self"] = rcpt
                 facts["rcpt"] = str(rcpt)
+                step = "data"
             await self.conn.command("RSET", "rset", t)
         except SMTPFailure as exc:
+            if isinstance(exc, ConnectionLost):
+                self.facts.setdefault("closed_at", step)
+            elif isinstance(exc, ServerHung):
+                self.facts.setdefault("stalled_at", step)
             raise self.fail_wire("envelope", exc, "no usable reply in the envelope", facts) \
                 from exc
-        rcpt_code = self.facts["rcpt"].code if "rcpt" in self.facts else 250
+        rcpt_code = rcpt.code if rcpt is not None else 250
         ok = mail.code == 250 and rcpt_code // 100 == 2
         summary = f"MAIL FROM:<{sender}> {mail.code}"
-        if "rcpt" in self.facts:
-            summary += f", RCPT TO:<{recipient}> {rcpt_code}"
-        self.record("envelope", OK if ok else FAIL, summary, facts)
+        if rcpt is not None:
+            summary += f", RCPT TO:<{rcpt_to}> {rcpt_code}"
+            if not recipient:
+                summary += " (the sender itself, as no --to was given)"
+        status = OK if ok else FAIL
+        if not ok and rcpt is not None and not recipient and mail.code == 250 \
+                and classify(rcpt, "rcpt").blame in (Blame.RECIPIENT, Blame.UNKNOWN):
+            status = WARN  # the sender as a recipient says nothing of real recipients
+        self.record("envelope", status, summary, facts)
 
 
 async def probe(settings: EmailSettings, options: ProbeOptions | None = None, *,

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from maildoctor.errors import SMTPFailure
+from maildoctor.errors import CertificateRejected, SMTPFailure
 from maildoctor.smtp import tls as tlsinfo
 from maildoctor.smtp.engine import EngineBase, Stop
 from maildoctor.smtp.facts import TlsVerify
 from maildoctor.smtp.parse import ehlo_lines, twisted_auth_mechanisms, twisted_offers_starttls
 from maildoctor.smtp.report import StageStatus
-from maildoctor.smtp.wire import CertificateRejected, Connection
+from maildoctor.smtp.wire import Connection
 
 OK, WARN, FAIL, SKIPPED = (StageStatus.OK, StageStatus.WARN, StageStatus.FAIL,
                            StageStatus.SKIPPED)

@@ -33,6 +33,7 @@ class Row:
     cause: tuple[str, ...] = ()  # words the root cause must contain
     value: Any = field(default=None)
     trusted: bool = True  # give the probe the test server's CA (as SSL_CERT_FILE would)
+    after_data: bool = False  # the server fails only after DATA, which the probe never sends
 
 
 BASE_AUTH = {"smtp_user": "synapse@example.org", "smtp_pass": "s3cret"}
@@ -105,3 +106,69 @@ def homeserver_yaml(row: Row, port: int) -> str:
     return yaml.safe_dump({"server_name": "example.org", "report_stats": False,
                            "public_baseurl": "https://matrix.example.org/",
                            "email": email_block(row, port)}, sort_keys=False)
+
+
+WRONG_PASS = {**BASE_AUTH, "smtp_pass": "nope"}
+
+#: Every test-server scenario with the client its description is about, and what a real
+#: Synapse does then. ``maildoctor testserver --list-scenarios`` words, the Synapse model and
+#: a real Synapse are held to these by tests/conformance/test_model_vs_synapse.py, and a test
+#: makes sure no scenario is left out.
+SCENARIO_ROWS: dict[str, Row] = {
+    "works": Row("works", BASE_AUTH, "ok"),
+    "starttls": Row("starttls", BASE_AUTH, "ok"),
+    "implicit-tls": Row("implicit-tls", BASE_AUTH, "hang"),
+    "no-auth-offered": Row("no-auth-offered", BASE_AUTH, "error", AUTH_REQUIRED),
+    "xoauth2-only": Row("xoauth2-only", BASE_AUTH, "error", AUTH_REQUIRED),
+    "lowercase-auth": Row("lowercase-auth", BASE_AUTH, "error", AUTH_REQUIRED),
+    "auth-equals-only": Row("auth-equals-only", BASE_AUTH, "error", AUTH_REQUIRED),
+    "auth-after-starttls-only": Row("auth-after-starttls-only",
+                                    {**BASE_AUTH, "enable_tls": False}, "error", AUTH_REQUIRED),
+    "auth-required": Row("auth-required", {}, "error",
+                         "twisted.mail._except.SMTPDeliveryError"),
+    "starttls-required": Row("starttls-required", {**BASE_AUTH, "enable_tls": False}, "error",
+                             "twisted.mail._except.SMTPDeliveryError"),
+    "no-starttls": Row("no-starttls", {**BASE_AUTH, "require_transport_security": True},
+                       "error", "twisted.mail._except.TLSRequiredError"),
+    "untrusted-cert-starttls": Row("untrusted-cert-starttls", BASE_AUTH, "hang", trusted=False),
+    "untrusted-cert-implicit": Row("untrusted-cert-implicit", {**BASE_AUTH, "force_tls": True},
+                                   "hang", trusted=False),
+    "self-signed-starttls": Row("self-signed-starttls", BASE_AUTH, "hang", trusted=False),
+    "expired-cert-starttls": Row("expired-cert-starttls", BASE_AUTH, "hang"),
+    "name-mismatch-starttls": Row("name-mismatch-starttls", BASE_AUTH, "hang"),
+    "starttls-454": Row("starttls-454", BASE_AUTH, "hang"),
+    "starttls-502": Row("starttls-502", BASE_AUTH, "error", "twisted.mail._except.SMTPTLSError"),
+    "greeting-421": Row("greeting-421", BASE_AUTH, "hang"),
+    "greeting-554": Row("greeting-554", BASE_AUTH, "hang"),
+    "ehlo-rejected": Row("ehlo-rejected", BASE_AUTH, "error",
+                         "twisted.mail._except.EHLORequiredError"),
+    "ehlo-helo-rejected": Row("ehlo-helo-rejected", BASE_AUTH, "error",
+                              "twisted.mail._except.EHLORequiredError"),
+    "auth-454": Row("auth-454", BASE_AUTH, "hang"),
+    "cram-md5": Row("cram-md5", BASE_AUTH, "ok"),
+    "cram-md5-broken": Row("cram-md5-broken", BASE_AUTH, "error",
+                           "twisted.mail._except.AUTHDeclinedError"),
+    "cram-md5-refused": Row("cram-md5-refused", BASE_AUTH, "error"),
+    "auth-failure-drop": Row("auth-failure-drop", WRONG_PASS, "hang"),
+    "auth-failure-silent": Row("auth-failure-silent", WRONG_PASS, "hang"),
+    "sender-rejected": Row("sender-rejected", BASE_AUTH, "error",
+                           "twisted.mail._except.SMTPDeliveryError"),
+    "recipient-rejected": Row("recipient-rejected", BASE_AUTH, "error",
+                              "twisted.mail._except.SMTPDeliveryError"),
+    "greylisted": Row("greylisted", BASE_AUTH, "error", "twisted.mail._except.SMTPDeliveryError"),
+    "data-refused": Row("data-refused", BASE_AUTH, "error",
+                        "twisted.mail._except.SMTPDeliveryError", after_data=True),
+    "message-too-large": Row("message-too-large", BASE_AUTH, "error",
+                             "twisted.mail._except.SMTPDeliveryError", after_data=True),
+    "not-smtp": Row("not-smtp", BASE_AUTH, "error"),
+    "silent": Row("silent", BASE_AUTH, "hang"),
+    "stall-after-ehlo": Row("stall-after-ehlo", BASE_AUTH, "hang"),
+    "drop-after-greeting": Row("drop-after-greeting", BASE_AUTH, "hang"),
+    "drop-after-ehlo": Row("drop-after-ehlo", BASE_AUTH, "hang"),
+    "drop-after-mail": Row("drop-after-mail", BASE_AUTH, "hang"),
+    "drop-after-data": Row("drop-after-data", BASE_AUTH, "hang", after_data=True),
+    "slow": Row("slow", BASE_AUTH, "hang"),
+    "endless-reply": Row("endless-reply", BASE_AUTH, "hang"),
+    "huge-reply": Row("huge-reply", BASE_AUTH, "ok"),
+    "invalid-utf8": Row("invalid-utf8", BASE_AUTH, "ok"),
+}

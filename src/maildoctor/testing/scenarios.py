@@ -96,7 +96,8 @@ _TABLE: dict[str, tuple[str, ServerOptions]] = {
         ServerOptions(replies={"ehlo": "502 5.5.2 Error: command not recognized"}),
     ),
     "ehlo-helo-rejected": (
-        "EHLO and HELO refused: Twisted resends HELO in a tight loop",
+        "EHLO and HELO refused: EHLORequiredError 502 with smtp_user (without, Twisted "
+        "resends HELO in a tight loop)",
         ServerOptions(replies={"ehlo": "502 5.5.2 Error: command not recognized",
                                "helo": "501 5.5.2 Error: HELO refused"}),
     ),
@@ -148,11 +149,13 @@ _TABLE: dict[str, tuple[str, ServerOptions]] = {
         }),
     ),
     "data-refused": (
-        "DATA refused 554: SMTPDeliveryError 554",
+        "DATA refused 554: SMTPDeliveryError 554 (after DATA: the probe, which never sends DATA, "
+        "cannot see it)",
         ServerOptions(replies={"data": "554 5.5.1 Error: no valid recipients"}),
     ),
     "message-too-large": (
-        "final dot answered 552: SMTPDeliveryError 552",
+        "final dot answered 552: SMTPDeliveryError 552 (after DATA: the probe, which never "
+        "sends DATA, cannot see it)",
         ServerOptions(replies={"dot": "552 5.3.4 Message size exceeds fixed limit"}),
     ),
     "not-smtp": (
@@ -176,11 +179,12 @@ _TABLE: dict[str, tuple[str, ServerOptions]] = {
         ServerOptions(faults=(Fault.DROP_AFTER_EHLO,)),
     ),
     "drop-after-mail": (
-        "closes after MAIL FROM: Synapse hangs",
+        "answers MAIL FROM, closes at the next command (RCPT): Synapse hangs",
         ServerOptions(faults=(Fault.DROP_AFTER_MAIL,)),
     ),
     "drop-after-data": (
-        "takes the message, closes without answering the dot: Synapse hangs",
+        "takes the message, closes without answering the dot: Synapse hangs (after DATA: the "
+        "probe, which never sends DATA, cannot see it)",
         ServerOptions(faults=(Fault.DROP_AFTER_DATA,)),
     ),
     "slow": (
@@ -188,15 +192,15 @@ _TABLE: dict[str, tuple[str, ServerOptions]] = {
         ServerOptions(faults=(Fault.SLOW_DRIP,)),
     ),
     "endless-reply": (
-        "a greeting line that never ends: the client's line limit decides",
+        "a greeting line that never ends: Synapse hangs (Twisted drops the line, waits on)",
         ServerOptions(faults=(Fault.ENDLESS_REPLY,)),
     ),
     "huge-reply": (
-        "an EHLO reply of thousands of lines",
+        "an EHLO reply of thousands of lines: Synapse sends (Twisted reads them all)",
         ServerOptions(faults=(Fault.HUGE_REPLY,)),
     ),
     "invalid-utf8": (
-        "a greeting with bytes that are not UTF-8",
+        "a greeting with bytes that are not UTF-8: Synapse sends (Twisted reads bytes)",
         ServerOptions(faults=(Fault.INVALID_UTF8,)),
     ),
 }

@@ -328,5 +328,8 @@ def explain_group(group: Group, facts: ConfigFacts | None = None) -> Explained:
         causes = [_config_fix(c, facts) for c in causes]
         exc = group.first.exception
         if facts.provider_hint is not None and exc is not None and exc.code is not None:
-            hint = facts.provider_hint(exc.code, exc.reply_text)
+            text = exc.reply_text
+            if text[:3] == f"{exc.code:03d}":  # Twisted's message starts with the code
+                text = text[4:]
+            hint = facts.provider_hint(exc.code, text)
     return Explained(group, explanation, tuple(causes), narrowed_by, ranked_by, hint)

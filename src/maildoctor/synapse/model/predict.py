@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 
 from maildoctor.config.settings import EmailSettings
+from maildoctor.meaning import classify
+from maildoctor.replies import Blame
 from maildoctor.smtp import twisted_caps as caps
 from maildoctor.smtp.facts import Connect, Reply, Resolve, ServerFacts, Speaks, TlsVerify
 from maildoctor.synapse.model.outcome import (
@@ -394,6 +396,10 @@ def _mail(send: _Send) -> Outcome | None:
 def _rcpt(send: _Send) -> Outcome | None:
     cut = send.cut_off("rcpt")
     rcpt = send.facts.rcpt
+    own = send.facts.rcpt_self
+    if rcpt is None and own is not None and not 200 <= own.code < 300 \
+            and classify(own, "rcpt").blame not in (Blame.RECIPIENT, Blame.UNKNOWN):
+        rcpt = own  # refused for a reason that holds for every recipient (e.g. the sender)
     if cut or rcpt is None or 200 <= rcpt.code < 300:
         return cut
     why = (f"The server refused the recipient ({_first_line(rcpt)}); Twisted reports it as "

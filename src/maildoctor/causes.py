@@ -1,0 +1,272 @@
+"""The cause table: (stage, failure kind, reply meaning) -> cause, consequence, key, fix.
+
+The probe's diagnosis (``diagnose.py``), ``relay status`` (``relay/explain.py``), ``send``
+and ``explain`` read their words from here, so the same failure gets the same words
+everywhere. Detection is elsewhere: the probe's facts and the error types' fields
+(:mod:`maildoctor.errors`) say *what* happened; :func:`maildoctor.replies.classify` says
+which input a server reply blames; this table says what that means and what to change.
+
+A row matches when its stage and blame are equal to the failure's, or are ``None`` (any);
+the most specific row wins (stage and blame both given, then blame, then stage). Texts
+may use ``{where}`` (host:port), ``{host}``, ``{port}``, ``{reply}``, ``{user}``,
+``{sender}``, ``{recipient}``, ``{mechanism}``, ``{timeout}``; a missing field reads "?".
+
+Server evidence outranks config heuristics: when a reply names its own cause (a catalogue
+entry), that cause comes first and a config finding is shown after it, never instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from maildoctor.replies import Blame
+
+__all__ = ["CAUSES", "Cause", "Kind", "cause_for"]
+
+
+class Kind:
+    """Failure kinds (strings, so that tables and JSON read plainly)."""
+
+    NXDOMAIN = "nxdomain"
+    RESOLVER = "resolver-failed"
+    INVALID_HOST = "invalid-host"
+    REFUSED = "connection-refused"
+    TIMEOUT = "connect-timeout"
+    UNREACHABLE = "unreachable"
+    UNTRUSTED = "untrusted"
+    NAME_MISMATCH = "name-mismatch"
+    EXPIRED = "expired"
+    HANDSHAKE = "handshake-failed"
+    REPLY = "refused"  # the server answered with a 4xx/5xx
+    SILENT = "no-answer"  # nothing within the timeout
+    PASSWORD_SILENCE = "no-answer-to-password"  # AUTH asked for the password, then silence
+    CLOSED = "closed"  # the server closed the connection
+    CLOSED_AT_AUTH = "closed-before-credentials"  # closed as soon as AUTH was sent
+    BROKEN = "broken-reply"  # endless, huge, malformed or dripping replies
+    CONFIG = "config"  # the config cannot send at all
+    CRAM_TRAP = "cram-md5-trap"  # CRAM-MD5 offered but failing while LOGIN/PLAIN work
+    # after the 250 (the probe's sender-dns and links stages)
+    SENDER_DOMAIN_MISSING = "sender-domain-missing"  # notif_from's domain does not exist
+    WILL_BE_REJECTED = "will-be-rejected"  # SPF/DKIM/DMARC make receivers refuse the mail
+    SPAM_LIKELY = "spam-likely"  # weak authentication: the spam folder is likely
+    DEAD_LINK = "dead-link"  # a link in the mails does not reach Synapse
+
+
+_HANG = "Synapse waits for an answer that never comes: the request hangs and nothing is logged."
+_ERROR = ("Synapse logs \"Error sending email\" and the client gets HTTP 500; notification "
+          "mails are lost.")
+_TEMP_ERROR = ("Synapse does not retry: it logs \"Error sending email\" and the client gets "
+               "HTTP 500 all the same, although a later try would pass.")
+_DELIVERED_THEN_REFUSED = (
+    "Synapse gets its 250 and logs nothing wrong; the receiving server refuses the mail (a "
+    "bounce may reach notif_from's mailbox) and the user never sees it.")
+_NO_CONNECT = ("Synapse's send fails at once (\"Error sending email\", HTTP 500 to the "
+               "client).")
+
+
+@dataclass(frozen=True)
+class Cause:
+    id: str
+    stage: str | None  # None: any stage
+    kind: str
+    blame: Blame | None  # None: any (or no) reply meaning
+    cause: str
+    synapse: str  # what Synapse does, in the words of its behaviour
+    fix: str
+    key: str | None = None  # the config key to change (dotted), when the fix is there
+    relay_fix: str = ""  # when the relay needs other words (its options, not Synapse's)
+
+    def render(self, fields: Mapping[str, object]) -> tuple[str, str, str]:
+        """(cause, consequence, fix) with the fields filled in."""
+        values = _Fields(fields)
+        return (self.cause.format_map(values), self.synapse.format_map(values),
+                self.fix.format_map(values))
+
+
+class _Fields(dict[str, object]):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+C = Cause
+R = Kind.REPLY
+CAUSES: tuple[Cause, ...] = (
+    # -- before any reply ----------------------------------------------------------------
+    C("resolve-nxdomain", "resolve", Kind.NXDOMAIN, None,
+      "the host name {host!r} does not exist (DNS says NXDOMAIN)", _NO_CONNECT,
+      "correct smtp_host (check the spelling against your provider's docs)", "email.smtp_host"),
+    C("resolve-tempfail", "resolve", Kind.RESOLVER, None,
+      "the host name {host!r} could not be resolved (temporary DNS failure)", _NO_CONNECT,
+      "check this machine's DNS resolver (/etc/resolv.conf), then retry", "email.smtp_host"),
+    C("resolve-invalid", "resolve", Kind.INVALID_HOST, None,
+      "smtp_host {host!r} is not a host name", _NO_CONNECT,
+      "set smtp_host to the server's name only", "email.smtp_host"),
+    C("connect-refused", "connect", Kind.REFUSED, None,
+      "nothing listens on {where} (connection refused)", _NO_CONNECT,
+      "check smtp_host and smtp_port against your provider (587 for STARTTLS, 465 with "
+      "force_tls), and that the mail server is running", "email.smtp_port"),
+    C("connect-timeout", "connect", Kind.TIMEOUT, None,
+      "{where} does not answer (connection timed out): a firewall drops the packets",
+      "Synapse waits for the connection until Twisted gives up; the client's request fails.",
+      "many hosting providers block outbound port 25 (and sometimes 465/587); use your "
+      "provider's submission port, or ask them to open it", "email.smtp_port"),
+    C("connect-unreachable", "connect", Kind.UNREACHABLE, None,
+      "{where} is unreachable from here (no route)", _NO_CONNECT,
+      "check this machine's network (IPv6 without a route?)", "email.smtp_host"),
+    # -- TLS -------------------------------------------------------------------------------
+    C("tls-untrusted", "tls", Kind.UNTRUSTED, None,
+      "the server's certificate is {what} ({how})", _HANG,
+      "give the server a certificate from a public CA, or make Synapse trust the CA "
+      "(SSL_CERT_FILE=/path/ca.pem in Synapse's environment); as a last resort "
+      "`enable_tls: false` (only on a trusted network: mail then goes unencrypted)",
+      relay_fix="give the server a certificate from a public CA, or make the relay trust "
+      "the CA (--ca-file /path/ca.pem)"),
+    C("tls-name-mismatch", "tls", Kind.NAME_MISMATCH, None,
+      "the server's certificate is for {names}, but Synapse checks it against {name!r} "
+      "({how})", _HANG, "set `tlsname: {better}`", "email.tlsname"),
+    C("tls-expired", "tls", Kind.EXPIRED, None,
+      "the server's certificate has expired or is not yet valid (valid until {until})",
+      _HANG, "renew the server's certificate"),
+    C("tls-handshake", "tls", Kind.HANDSHAKE, None,
+      "the TLS handshake with the server fails ({how}): {detail}", _HANG,
+      "check the TLS mode (force_tls) against the port", "email.force_tls"),
+    # -- replies, by the input they blame (whatever the stage they arrive at) ---------------
+    C("refused-sender", None, R, Blame.SENDER,
+      "the server refuses the sender {sender!r}: {reply}", _ERROR,
+      "set notif_from to an address this SMTP account may send from (often exactly "
+      "smtp_user)", "email.notif_from"),
+    C("refused-recipient", None, R, Blame.RECIPIENT,
+      "the server refuses the recipient {recipient!r}: {reply}",
+      "Synapse logs \"Error sending email\" for mails to this address; other addresses are "
+      "not affected.", "check the recipient address; the server may not relay for it"),
+    C("refused-credentials", None, R, Blame.CREDENTIALS,
+      "the server refused the login for {user!r} with {mechanism}: {reply}", _ERROR,
+      "check smtp_user and smtp_pass; many providers need an app password when two-factor "
+      "authentication is on", "email.smtp_pass",
+      relay_fix="check smtp_user and smtp_pass; many providers need an app password when "
+      "two-factor authentication is on"),
+    C("refused-mechanism", None, R, Blame.MECHANISM,
+      "the server rejected the {mechanism} mechanism it advertised: {reply}", _ERROR,
+      "remove the mechanism from the server's list on this port, or use `maildoctor relay` "
+      "(it picks a mechanism that works)"),
+    C("refused-tls-first", None, R, Blame.TLS,
+      "the server wants TLS before this command: {reply}", _ERROR,
+      "keep enable_tls on (STARTTLS), or use port 465 with `force_tls: true`",
+      "email.enable_tls"),
+    C("refused-client-host", None, R, Blame.CLIENT_HOST,
+      "the server refuses this client (its IP address, reverse DNS or EHLO name): {reply}",
+      _ERROR, "check the server's logs and whether this IP may send; Synapse sends this "
+      "machine's FQDN as EHLO name, which it cannot change: give the host a fully qualified "
+      "name, or allow it on the server"),
+    C("refused-greeting", "greeting", R, None,
+      "the server greets with {reply} instead of 220: it refuses this client (busy, blocked "
+      "IP or rate limit)", _HANG,
+      "check the server's logs and whether this IP is allowed to send"),
+    C("refused-rate-limit", None, R, Blame.RATE_LIMIT,
+      "the server limits the sending rate or volume: {reply}", _TEMP_ERROR,
+      "send less, or raise the account's limit; `maildoctor relay` queues and retries, "
+      "which Synapse does not"),
+    C("refused-greylisted", None, R, Blame.GREYLISTED,
+      "the server greylists: {reply} is a temporary refusal that a retry some minutes later "
+      "clears", _TEMP_ERROR,
+      "put `maildoctor relay` (it queues and retries) between Synapse and the server, or "
+      "have the server exempt the Synapse host from greylisting"),
+    C("refused-content", None, R, Blame.CONTENT,
+      "the server refused the message itself: {reply}", _ERROR,
+      "the server's log says why (spam filter, size limit)"),
+    C("refused-account", None, R, Blame.ACCOUNT,
+      "the provider refuses this account: {reply}", _ERROR,
+      "fix the account's state at the provider (see the reply's words)"),
+    C("refused-auth-temporary", "auth", R, Blame.SERVER,
+      "the server answered AUTH with a temporary failure: {reply}", _TEMP_ERROR,
+      "retry later; check the server's authentication backend"),
+    C("refused-temporary", None, R, Blame.SERVER,
+      "the server failed temporarily: {reply}", _TEMP_ERROR,
+      "retry later; check the server's logs"),
+    C("refused-starttls", "starttls", R, None,
+      "the server answers STARTTLS with {reply}", _HANG,
+      "fix TLS on the server; or, on a trusted network only, `enable_tls: false`",
+      "email.enable_tls"),
+    C("refused-other", None, R, None,
+      "the server refused {stage}: {reply}", _ERROR, "check the server's logs"),
+    C("cram-md5-trap", "auth", Kind.CRAM_TRAP, None,
+      "the server advertises CRAM-MD5 but cannot complete it with these credentials, while "
+      "{worked} {verb}; Synapse always picks CRAM-MD5 first and never falls back",
+      "Synapse's login fails every time (AUTHDeclinedError), so no mail is sent.",
+      "remove CRAM-MD5 from the server's mechanisms on this port (e.g. Dovecot "
+      "auth_mechanisms = plain login), or use `maildoctor relay` (it falls back)"),
+    # -- silence and drops -----------------------------------------------------------------
+    C("silent-after-password", "auth", Kind.PASSWORD_SILENCE, None,
+      "the server asked for the password ({prompt}) and then gave no answer to it within "
+      "{timeout} s", "Synapse hangs: its request never returns and nothing is logged.",
+      "likely causes, in order: the server's authentication backend (Dovecot auth, LDAP, a "
+      "database) does not answer; a fail2ban-like delay that outlasts the timeout; a "
+      "firewall or proxy that drops the rest of the dialogue; check the server's "
+      "authentication log"),
+    C("silent-auth", "auth", Kind.SILENT, None,
+      "the server gave no answer to AUTH {mechanism} within {timeout} s",
+      "Synapse hangs: its request never returns and nothing is logged.",
+      "check the server's authentication backend and its logs"),
+    C("closed-auth-before", "auth", Kind.CLOSED_AT_AUTH, None,
+      "the server closed the connection as soon as AUTH {mechanism} was sent, before any "
+      "credentials", _ERROR, "check the server's logs: it refuses this client or this "
+      "mechanism"),
+    C("closed-auth", "auth", Kind.CLOSED, None,
+      "the server closed the connection after AUTH {mechanism}: it rejected the login",
+      _ERROR, "check smtp_user and smtp_pass (an app password?)", "email.smtp_pass"),
+    C("silent", None, Kind.SILENT, None,
+      "the server stopped answering during {stage}", _HANG,
+      "check the server (overloaded? a filter holding the connection?)"),
+    C("closed", None, Kind.CLOSED, None,
+      "the server closed the connection during {stage}", _ERROR,
+      "check the server's logs for why it drops this client"),
+    C("broken-reply", None, Kind.BROKEN, None,
+      "the server's reply during {stage} is unusable: {detail}", _HANG,
+      "this is not a working SMTP server on this port, or something in between (a proxy, a "
+      "firewall's SMTP inspection) mangles the dialogue", "email.smtp_port"),
+    # -- after the 250: the receiver and the links (senderdns/, links/) ---------------------
+    C("sender-domain-missing", "sender-dns", Kind.SENDER_DOMAIN_MISSING, None,
+      "Synapse sends the mail, but receivers will reject it: {detail}",
+      _DELIVERED_THEN_REFUSED, "{fix}", "email.notif_from"),
+    C("sender-will-be-rejected", "sender-dns", Kind.WILL_BE_REJECTED, None,
+      "Synapse sends the mail, but receivers will reject it: {detail}",
+      _DELIVERED_THEN_REFUSED, "{fix}"),
+    C("sender-spam-likely", "sender-dns", Kind.SPAM_LIKELY, None,
+      "Synapse will send mail with this config, but receivers may file it as spam: {detail}",
+      "Synapse sends and logs success; the mail may land in the spam folder, where users "
+      "do not look for a password-reset link.", "{fix}"),
+    C("links-dead", "links", Kind.DEAD_LINK, None,
+      "Synapse sends the mail, but its links are dead: {detail}",
+      "the mail arrives, but the user's click ends at {seen} instead of Synapse: password "
+      "resets, registrations, address changes and unsubscribes cannot complete.", "{fix}"),
+    C("not-configured", None, Kind.CONFIG, None,
+      "the config cannot send: {detail}", "Synapse cannot send any mail with this config.",
+      "fix the email: block of the config", relay_fix="fix the email: block of the relay's "
+      "config"),
+)
+
+_BY_ID = {c.id: c for c in CAUSES}
+assert len(_BY_ID) == len(CAUSES), "cause ids must be unique"
+
+
+def cause_for(stage: str, kind: str, blame: Blame | None = None) -> Cause:
+    """The most specific row for a failure of ``kind`` at ``stage`` blaming ``blame``."""
+    best: tuple[int, Cause] | None = None
+    for row in CAUSES:
+        if row.kind != kind:
+            continue
+        if row.stage is not None and row.stage != stage:
+            continue
+        if row.blame is not None and row.blame != blame:
+            continue
+        score = (2 if row.blame is not None else 0) + (1 if row.stage is not None else 0)
+        if best is None or score > best[0]:
+            best = (score, row)
+    if best is None:
+        raise LookupError(f"no cause row for stage={stage!r} kind={kind!r} blame={blame}")
+    return best[1]
+
+
+def by_id(cause_id: str) -> Cause:
+    return _BY_ID[cause_id]
