@@ -56,6 +56,11 @@ def probe_config(
         from maildoctor.smtp.facts import ServerFacts
 
         report = ProbeReport(stages=[], facts=ServerFacts(), transcript=[])
+    if settings.email_enabled and not options.stop_after:
+        # After Synapse's part: will receivers take the mail, will its links work.
+        report = replace(report, stages=[*report.stages,
+                                         *after_the_250(settings, options, report, on_stage,
+                                                       result.config.merged)])
     outcome = predict(settings, report.facts, recipient=options.to or "alice@example.org",
                       local_fqdn=socket.getfqdn())
     if options.stop_after and outcome.kind == "ok":

@@ -312,6 +312,13 @@ class Queue:
             (now, *skip, limit)).fetchall()
         return [_row(r[:-1], r[-1]) for r in rows]
 
+    def due_and_next(self, now: float, exclude: Iterable[int] = (), limit: int = 10
+                     ) -> tuple[builtins.list[QueuedMessage], float | None]:
+        """:meth:`due`, and when the next of the others is due (None: nothing queued)."""
+        skip = frozenset(exclude)
+        found = self.due(now, skip, limit)
+        return found, self.next_due(skip | {m.id for m in found})
+
     def next_due(self, exclude: Iterable[int] = ()) -> float | None:
         skip = sorted(exclude)
         marks = ",".join("?" * len(skip))
