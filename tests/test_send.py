@@ -84,6 +84,18 @@ def test_native_engine_names_the_cause(tmp_path: Path, smtp_server: Any) -> None
     assert "553" in result.output
 
 
+def test_send_reads_the_cause_table_for_a_sender_refused_at_rcpt(tmp_path: Path,
+                                                                 smtp_server: Any) -> None:
+    """Postfix's sender rule answers RCPT: send names notif_from, as probe does."""
+    server = smtp_server(replies={"rcpt": "553 5.7.1 <noreply@example.org>: Sender address "
+                                          "rejected: not owned by user synapse@example.org"})
+    cfg = _config(tmp_path, server.port)
+    result = CliRunner().invoke(cli, ["send", str(cfg), "--to", "alice@example.org"])
+    assert result.exit_code == 1
+    assert "the reply blames: the sender" in result.output
+    assert "notif_from" in result.output.split("fix:", 1)[1]
+
+
 def test_native_engine_prints_the_queue_id_reply(tmp_path: Path, smtp_server: Any) -> None:
     server = smtp_server()
     cfg = _config(tmp_path, server.port)

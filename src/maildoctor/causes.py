@@ -20,9 +20,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from maildoctor import errors
 from maildoctor.replies import Blame
 
-__all__ = ["CAUSES", "Cause", "Kind", "cause_for"]
+__all__ = ["CAUSES", "Cause", "Kind", "cause_for", "cause_of_failure", "failure_kind"]
 
 
 class Kind:
@@ -45,6 +46,9 @@ class Kind:
     CLOSED_AT_AUTH = "closed-before-credentials"  # closed as soon as AUTH was sent
     BROKEN = "broken-reply"  # endless, huge, malformed or dripping replies
     CONFIG = "config"  # the config cannot send at all
+    NO_MECHANISM = "no-usable-mechanism"  # no AUTH, or none both sides know
+    TOKEN = "token-unusable"  # the relay's XOAUTH2 token could not be had
+    CRAM_TRAP = "cram-md5-trap"  # CRAM-MD5 offered but failing while LOGIN/PLAIN work
     # after the 250 (the probe's sender-dns and links stages)
     SENDER_DOMAIN_MISSING = "sender-domain-missing"  # notif_from's domain does not exist
     WILL_BE_REJECTED = "will-be-rejected"  # SPF/DKIM/DMARC make receivers refuse the mail
@@ -155,7 +159,7 @@ CAUSES: tuple[Cause, ...] = (
       "email.enable_tls"),
     C("refused-client-host", None, R, Blame.CLIENT_HOST,
       "the server refuses this client (its IP address, reverse DNS or EHLO name): {reply}",
-      _ERROR, "check the server's logs and whether this IP may send; Synapse sends this "
+      _ERROR, "check the server's logs and whether this IP is allowed to send; Synapse sends this "
       "machine's FQDN as EHLO name, which it cannot change: give the host a fully qualified "
       "name, or allow it on the server"),
     C("refused-greeting", "greeting", R, None,
@@ -189,6 +193,20 @@ CAUSES: tuple[Cause, ...] = (
       "email.enable_tls"),
     C("refused-other", None, R, None,
       "the server refused {stage}: {reply}", _ERROR, "check the server's logs"),
+    C("auth-no-mechanism", "auth", Kind.NO_MECHANISM, None,
+      "the server offers no AUTH mechanism that both sides know", _ERROR,
+      "use a mechanism both sides know: give the relay an XOAUTH2 token if the provider "
+      "wants OAuth2, or use the provider's submission port that offers AUTH"),
+    C("auth-token", "auth", Kind.TOKEN, None,
+      "the XOAUTH2 access token could not be had", _ERROR,
+      "check the XOAUTH2 token (--xoauth2-token-file / --xoauth2-token-command): it must be "
+      "a current access token for smtp_user with the SMTP scope"),
+    C("cram-md5-trap", "auth", Kind.CRAM_TRAP, None,
+      "the server advertises CRAM-MD5 but cannot complete it with these credentials, while "
+      "{worked} {verb}; Synapse always picks CRAM-MD5 first and never falls back",
+      "Synapse's login fails every time (AUTHDeclinedError), so no mail is sent.",
+      "remove CRAM-MD5 from the server's mechanisms on this port (e.g. Dovecot "
+      "auth_mechanisms = plain login), or use `maildoctor relay` (it falls back)"),
     # -- silence and drops -----------------------------------------------------------------
     C("silent-after-password", "auth", Kind.PASSWORD_SILENCE, None,
       "the server asked for the password ({prompt}) and then gave no answer to it within "
@@ -263,3 +281,47 @@ def cause_for(stage: str, kind: str, blame: Blame | None = None) -> Cause:
 
 def by_id(cause_id: str) -> Cause:
     return _BY_ID[cause_id]
+
+
+_RESOLVE = {"nxdomain": Kind.NXDOMAIN, "invalid": Kind.INVALID_HOST}
+_CONNECT = {"refused": Kind.REFUSED, "timeout": Kind.TIMEOUT}
+_VERDICT = {"name-mismatch": Kind.NAME_MISMATCH, "expired": Kind.EXPIRED}
+
+
+def failure_kind(failure: errors.SMTPFailure,
+                 provider: str | None = None) -> tuple[str, str, Blame | None]:
+    """(stage, failure kind, blame) of a failure, from its type and fields only."""
+    stage = failure.stage or "?"
+    meaning = failure.meaning(provider)
+    if isinstance(failure, errors.NotConfiguredError):
+        return stage, Kind.CONFIG, None
+    if isinstance(failure, errors.ResolveError):
+        return "resolve", _RESOLVE.get(failure.outcome, Kind.RESOLVER), None
+    if isinstance(failure, errors.ConnectFailure):
+        return "connect", _CONNECT.get(failure.outcome, Kind.UNREACHABLE), None
+    if isinstance(failure, errors.CertificateRejected):
+        return "tls", _VERDICT.get(failure.verdict, Kind.UNTRUSTED), None
+    if isinstance(failure, errors.TLSFailure) and meaning is None:
+        return "tls", Kind.HANDSHAKE, None
+    if isinstance(failure, errors.AuthFailure) and meaning is None:
+        return "auth", Kind.TOKEN if failure.mechanism == "XOAUTH2" else Kind.NO_MECHANISM, None
+    if isinstance(failure, errors.ServerHung):
+        return stage, Kind.SILENT, None
+    if isinstance(failure, (errors.MalformedReply, errors.ReplyLimitExceeded)):
+        return stage, Kind.BROKEN, None
+    if meaning is not None and not isinstance(failure, errors.ConnectionLost):
+        return stage, Kind.REPLY, meaning.blame
+    return stage, Kind.CLOSED, None
+
+
+def cause_of_failure(failure: errors.SMTPFailure, provider: str | None = None, *,
+                     relay: bool = False) -> tuple[Cause, str]:
+    """The row for an error raised by the Mailer (or the probe), and the fix to show: the
+    catalogue's for a well-known reply, else the row's (its relay wording when ``relay``)."""
+    stage, kind, blame = failure_kind(failure, provider)
+    row = cause_for(stage, kind, blame)
+    fix = (row.relay_fix if relay else "") or row.render({"stage": stage})[2]
+    meaning = failure.meaning(provider)
+    if meaning is not None and meaning.entry is not None:
+        fix = meaning.entry.fix
+    return row, fix

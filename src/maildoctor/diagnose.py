@@ -414,11 +414,9 @@ def explain_auth(ev: Evidence) -> Diagnosis | None:
         return _from_table(ev, "auth", Kind.SILENT, mechanism=mechanism,
                            timeout=ev.extra.get("timeout", "the"))
     if attempt.mechanism == "CRAM-MD5" and worked:
-        return _diag(ev, f"the server advertises CRAM-MD5 but cannot complete it with these "
-                     f"credentials, while {_mechs(worked)} work; Synapse always picks CRAM-MD5 "
-                     "first and never falls back", "remove CRAM-MD5 from the server's mechanisms "
-                     "on this port (e.g. Dovecot auth_mechanisms = plain login), or use a relay",
-                     evidence=(f"{attempt.mechanism}: {verdict}",))
+        return _from_table(ev, "auth", Kind.CRAM_TRAP, worked=_mechs(worked),
+                           verb="works" if len(worked) == 1 else "work",
+                           evidence=(f"{attempt.mechanism}: {verdict}",))
     if attempt.dropped and not attempt.replies:
         return _from_table(ev, "auth", Kind.CLOSED_AT_AUTH, mechanism=mechanism)
     if attempt.dropped or verdict is None:

@@ -56,14 +56,8 @@ def probe_config(
         from maildoctor.smtp.facts import ServerFacts
 
         report = ProbeReport(stages=[], facts=ServerFacts(), transcript=[])
-    facts = report.facts
-    if not options.all_mechanisms and facts.auth is not None and not facts.auth.succeeded \
-            and facts.auth.mechanism == "CRAM-MD5":
-        # Synapse's mechanism failed: find out whether another would have worked (the
-        # CRAM-MD5 trap), so the diagnosis can say so.
-        extra = run_probe(settings, replace(options, all_mechanisms=True, stop_after="auth"))
-        report = replace(report, facts=replace(facts, auth_all=extra.facts.auth_all))
     if settings.email_enabled and not options.stop_after:
+        # After Synapse's part: will receivers take the mail, will its links work.
         report = replace(report, stages=[*report.stages,
                                          *after_the_250(settings, options, report, on_stage,
                                                        result.config.merged)])

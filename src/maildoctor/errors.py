@@ -84,10 +84,12 @@ class ConfigLoadError(MaildoctorError):
 class SMTPFailure(MaildoctorError):
     """Sending or probing failed at ``stage``; ``code``/``reply`` hold the server's words."""
 
+    default_stage = ""  # the stage this kind of failure happens at, when not given
+
     def __init__(self, message: str, *, stage: str = "", code: int | None = None,
                  reply: str = "") -> None:
         self.message = message
-        self.stage = stage
+        self.stage = stage or self.default_stage
         self.code = code
         self.reply = reply
         super().__init__(message)
@@ -165,6 +167,8 @@ class HandshakeFailed(TLSFailure):
 class GreetingRejected(SMTPFailure):
     """The server's greeting was not 220."""
 
+    default_stage = "greeting"
+
 
 class AuthFailure(SMTPFailure):
     """Authentication failed or was impossible; ``mechanism`` names the one tried."""
@@ -178,13 +182,19 @@ class AuthFailure(SMTPFailure):
 class SenderRejected(SMTPFailure):
     """MAIL FROM was refused."""
 
+    default_stage = "mail"
+
 
 class RecipientRejected(SMTPFailure):
     """RCPT TO was refused."""
 
+    default_stage = "rcpt"
+
 
 class DataRejected(SMTPFailure):
     """DATA, or the message after it, was refused."""
+
+    default_stage = "data"
 
 
 class ReplyLimitExceeded(SMTPFailure):

@@ -320,3 +320,27 @@ def test_colour_only_when_asked_or_on_a_terminal(monkeypatch: pytest.MonkeyPatch
     # Same words either way.
     assert plain.output.replace(" ", "")[:200] == re.sub(
         r"\x1b\[[0-9;]*m", "", coloured.output).replace(" ", "")[:200]
+
+
+# What `check` must not import: it runs in every pre-commit hook and CI job, and each of
+# these costs it tens of milliseconds (templates, the probe's and the sender's libraries,
+# terminal output, the Synapse-exact engine, round-trip editing, the host's requirement
+# parser when no Synapse is installed).
+NOT_ON_THE_CHECK_PATH = ("rich", "aiosmtplib", "aiosmtpd", "jinja2", "cryptography", "twisted",
+                         "ruamel", "concurrent.futures", "packaging", "dns", "maildoctor.smtp",
+                         "maildoctor.synapse", "maildoctor.doctor", "maildoctor.mailer")
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "github"])
+def test_check_imports_only_what_it_needs(fmt: str) -> None:
+    code = ("import sys\nfrom maildoctor.cli.main import main\n"
+            f"try:\n    main(['check', {BROKEN!r}, '--format', {fmt!r},"
+            " '--synapse-python', 'none'])\n"
+            "except SystemExit as exc:\n    assert exc.code == 1, exc.code\n"
+            f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {NOT_ON_THE_CHECK_PATH!r}"
+            f" or m in {NOT_ON_THE_CHECK_PATH!r} or m.startswith(('maildoctor.smtp.',"
+            " 'maildoctor.synapse.', 'maildoctor.mailer.')))\n"
+            "print(heavy, file=sys.stderr)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=120, env={**os.environ, "NO_COLOR": "1"})
+    assert proc.stderr.strip().splitlines()[-1] == "[]"

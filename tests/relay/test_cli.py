@@ -28,7 +28,8 @@ def test_status_names_the_upstream_failure_in_plain_words(
         queue: Callable[[], Queue]) -> None:
     relay = relay_factory(plain_upstream("127.0.0.1", closed_port))
     send(relay.port, count=2)
-    wait_until(lambda: queue().upstreams(), what="a recorded upstream error")
+    wait_until(lambda: any(u.failing for u in queue().upstreams()),
+               what="a recorded upstream error")
     result = _run("status", "--queue", queue_path)
     assert result.exit_code == 1, result.output
     assert "queued 2 (oldest accepted" in result.output

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from maildoctor.errors import UsageError
 from maildoctor.relay import Queue, Relay
@@ -200,3 +202,45 @@ def test_queue_write_failure_answers_452_and_keeps_running(
                what="the delivery loop hitting the broken queue")
     Queue(queue_path).close()  # the admin repairs the queue (the schema is created again)
     _working(relay, upstream, 1)  # the listener and the delivery loop both survived
+
+
+ADDRESS_ARGS = [
+    "<alice@example.org>", "<alice@example.org> SIZE=1234", " <a.b+c@sub.example.org>",
+    "<a@b>", "<a..b@example.org>", "<.a@example.org>", "<\"quoted local\"@example.org>",
+    "<a@[127.0.0.1]>", "<>", "alice@example.org", "<alice@example.org", "<a@-x.org> BODY=8BITMIME",
+    "<o'hara@example.org>", "<a@example.org>  ", "<ü@example.org>", "<a@example.org>x",
+    "<a@example.org> (comment) SIZE=1", "<a@example.org>\tSIZE=1",
+]
+
+
+@pytest.mark.parametrize("arg", ADDRESS_ARGS)
+def test_fast_address_parse_agrees_with_aiosmtpd(arg: str) -> None:
+    from aiosmtpd.smtp import SMTP
+
+    from maildoctor.relay.listener import RelaySMTP
+
+    class Handler:
+        pass
+
+    ours = RelaySMTP(Handler())
+    theirs = SMTP(Handler())
+    assert ours._getaddr(arg) == theirs._getaddr(arg)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="<>@.a-_ \t()\"[]+=Sü", max_size=30))
+def test_fast_address_parse_agrees_on_anything(arg: str) -> None:
+    from aiosmtpd.smtp import SMTP
+
+    from maildoctor.relay.listener import RelaySMTP
+
+    class Handler:
+        pass
+
+    def outcome(parse: Any) -> object:
+        try:
+            return parse(arg)
+        except Exception as exc:  # aiosmtpd's parser raises on some junk: so must ours
+            return type(exc)
+
+    assert outcome(RelaySMTP(Handler())._getaddr) == outcome(SMTP(Handler())._getaddr)

@@ -44,16 +44,36 @@ def test_allow_list_refuses_garbage() -> None:
 
 
 @pytest.mark.parametrize(("failure", "reason", "permanent", "fix_words"), [
-    (errors.ConnectFailure("the connection to h:25 was refused: nothing listens on that port"),
+    # The fix is chosen from the error's fields (outcome, errno, verify code), never from
+    # its message: the messages here say nothing the fields do not.
+    (errors.ConnectFailure("x", outcome="refused", errno_name="ECONNREFUSED"),
      "connect", False, "check smtp_host and smtp_port"),
-    (errors.ConnectFailure("connecting to h:25 timed out after 10 s"), "connect", False,
+    (errors.ConnectFailure("x", outcome="timeout", errno_name="ETIMEDOUT"), "connect", False,
      "block outbound port 25"),
-    (errors.ResolveError("the host name 'h' does not resolve"), "resolve", False, "spelling"),
-    (errors.TLSFailure("the certificate of h:465 failed verification for the name 'h': "
-                       "Hostname mismatch, certificate is not valid for 'h'."), "tls", False,
-     "tlsname"),
-    (errors.TLSFailure("the certificate of h:465 failed verification for the name 'h': "
-                       "self-signed certificate"), "tls", False, "--ca-file"),
+    (errors.ConnectFailure("x", outcome="unreachable", errno_name="ENETUNREACH"), "connect",
+     False, "IPv6 without a route"),
+    (errors.ResolveError("x", outcome="nxdomain"), "resolve", False, "spelling"),
+    (errors.ResolveError("x", outcome="tempfail"), "resolve", False, "resolv.conf"),
+    (errors.CertificateRejected("x", stage="tls", verify_code=62,
+                                verify_message="Hostname mismatch"), "tls", False, "tlsname"),
+    (errors.CertificateRejected("x", stage="tls", verify_code=18,
+                                verify_message="self-signed certificate"), "tls", False,
+     "--ca-file"),
+    (errors.CertificateRejected("x", stage="tls", verify_code=10,
+                                verify_message="certificate has expired"), "tls", False, "renew"),
+    (errors.HandshakeFailed("x", stage="tls"), "tls", False, "force_tls"),
+    (errors.AuthFailure("x", code=535, reply="5.7.139 Authentication unsuccessful, "
+                        "SmtpClientAuthentication is disabled for the Tenant."), "auth", False,
+     "XOAUTH2"),
+    (errors.RecipientRejected("x", stage="rcpt", code=450, reply="4.2.0 <a@example.org>: "
+                              "Recipient address rejected: Greylisted"), "recipient", False,
+     "retries"),
+    (errors.RecipientRejected("x", stage="rcpt", code=553, reply="5.7.1 <n@example.org>: "
+                              "Sender address rejected: not owned by user s@example.org"),
+     "recipient", True, "notif_from"),
+    (errors.AuthFailure("x", stage="auth", mechanism="XOAUTH2"), "auth", False,
+     "--xoauth2-token-file"),
+    (errors.AuthFailure("x", stage="auth"), "auth", False, "both sides know"),
     (errors.AuthFailure("refused the credentials", code=535), "auth", False, "app password"),
     (errors.AuthFailure("could not check", code=454), "auth", False, "retry later"),
     (errors.SenderRejected("refused the sender", code=553), "sender", True, "notif_from"),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,3 +111,81 @@ def test_kill9_loses_nothing(upstream: TestServer, tmp_path: Path) -> None:
     assert exit_code == 0, f"graceful stop exited {exit_code}\n{relay.logs()}"
     assert duplicates <= kills * DUPLICATES_PER_KILL, (
         f"{duplicates} duplicates for {kills} kills: more than was in flight\n{relay.logs()}")
+
+
+# --- kill -9 at random moments, many seeds ------------------------------------------------
+
+SEEDS = [int(s) for s in os.environ.get("MAILDOCTOR_KILL9_SEEDS", "1,2,3,4,5,6,7,8").split(",")]
+RANDOM_MAILS = 80
+RANDOM_KILLS = 3
+
+
+def random_mail(rng: random.Random, number: int, seed: int) -> tuple[str, bytes]:
+    """A mail of 1 KB to 400 KB whose body the upstream must get byte for byte: lines that
+    begin with a dot (SMTP dot-stuffing), UTF-8, long lines, a trailing line without text."""
+    message_id = f"<rand{seed}-{number:04d}@relay.test>"
+    head = (f"From: Matrix <noreply@example.org>\r\nTo: alice@example.org\r\n"
+            f"Subject: [Matrix] random {seed}/{number}\r\nMessage-ID: {message_id}\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            "Content-Transfer-Encoding: 8bit\r\n\r\n")
+    size = int(rng.choice([1, 4, 16, 64, 400]) * 1024 * rng.uniform(0.5, 1.0))
+    pieces = [".", "..", ". leading dot", "é ü ß — 日本語", "x" * rng.randint(1, 990), ""]
+    lines: list[str] = []
+    length = 0
+    while length < size:
+        line = rng.choice(pieces) + f" {number}:{len(lines)}"
+        lines.append(line)
+        length += len(line.encode()) + 2
+    return message_id, (head + "\r\n".join(lines) + "\r\n").encode()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_kill9_at_random_moments(seed: int, upstream: TestServer, tmp_path: Path) -> None:
+    """SIGKILL at random times (so mid-DATA, mid-commit and mid-delivery all happen), the
+    relay restarted on the same queue each time: every mail that got its 250 arrives, byte
+    for byte, and nothing else does."""
+    rng = random.Random(seed)
+    config = write_upstream_config(tmp_path / "homeserver.yaml", {
+        "smtp_host": upstream.host, "smtp_port": upstream.port, "enable_tls": False,
+        "notif_from": "Matrix <noreply@example.org>"})
+    queue = tmp_path / "queue.sqlite3"
+    relay = RelayProcess(config, queue, tmp_path, extra_args=["--retry-base", "0.05",
+                                                              "--retry-max", "0.5"])
+    mails = [random_mail(rng, n, seed) for n in range(RANDOM_MAILS)]
+    sent = dict(mails)
+    relay.start()
+    pusher = Pusher(relay.port, mails, connections=CONNECTIONS).start()
+    try:
+        for _ in range(RANDOM_KILLS):
+            # Wait for some progress (no kill before the first mail), then a random moment.
+            pusher.wait_accepted(min(RANDOM_MAILS, pusher.accepted_count() + 3), timeout=30)
+            threading.Event().wait(rng.uniform(0.0, 0.3))
+            relay.kill()
+            relay.start()
+        pusher.join(timeout=60)
+        assert not pusher.failures, pusher.failures[:5]
+        accepted = set(pusher.accepted)
+        assert accepted == set(sent)
+
+        def delivered() -> set[str]:
+            return set(message_ids(m.data for m in upstream.messages))
+
+        wait_until(lambda: accepted <= delivered() and queue_counts(queue)["queued"] == 0,
+                   timeout=60, what="every accepted mail delivered and the queue drained",
+                   describe=lambda: f"missing {sorted(accepted - delivered())[:5]}; queue "
+                   f"{queue_counts(queue)}\n{relay.logs()}")
+    finally:
+        exit_code = relay.stop()
+    received = [(next(iter(message_ids([m.data]))), m.data) for m in upstream.messages]
+    for message_id, data in received:
+        assert message_id in sent, f"the upstream got {message_id}, which nobody sent"
+        assert data == sent[message_id], (
+            f"seed {seed}: {message_id} arrived changed ({len(data)} bytes, sent "
+            f"{len(sent[message_id])})")
+    seen = message_ids(data for _, data in received)
+    duplicates = sum(count - 1 for count in seen.values())
+    print(f"\nkill -9 seed {seed}: {RANDOM_MAILS} mails, {relay.starts - 1} kills, "
+          f"{pusher.retries} client retries, {duplicates} duplicates")
+    assert exit_code == 0, relay.logs()
+    assert queue_counts(queue)["dead"] == 0
+    assert duplicates <= (relay.starts - 1) * DUPLICATES_PER_KILL

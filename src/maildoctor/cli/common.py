@@ -35,16 +35,28 @@ def start_observing(synapse_python: str | None) -> Callable[[str | None], tuple[
     the command imports and loads the rest; call the result with ``--synapse-version`` to get
     ``(environment, version to check as)``: the given version when there is one, else the
     installed Synapse's (clamped to what maildoctor knows, with a note)."""
-    from concurrent.futures import ThreadPoolExecutor
+    import threading
 
     from maildoctor.host import observe
 
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="maildoctor-host")
-    future = pool.submit(observe, synapse_python)
-    pool.shutdown(wait=False)
+    # A plain thread, not concurrent.futures (which imports logging: 10 ms of `check`).
+    observed: list[Any] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            observed.append(observe(synapse_python))
+        except BaseException as exc:  # re-raised in the caller's thread, as a future would
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name="maildoctor-host", daemon=True)
+    thread.start()
 
     def result(synapse_version: str | None) -> tuple[Any, str | None]:
-        environment = future.result()  # bounded: observe's subprocess has a timeout
+        thread.join()  # bounded: observe's subprocess has a timeout
+        if failed:
+            raise failed[0]
+        environment = observed[0]
         if synapse_version is None and environment.checked_as is not None:
             return environment, environment.checked_as
         return environment, synapse_version

@@ -183,7 +183,15 @@ def _send_native(settings: Any, sender: str, to: str, data: bytes, timeout: floa
         with SyncMailer.from_settings(settings, ca_file=ca_file, timeouts=timeouts) as mailer:
             sent = mailer.send(sender, [to], data)
     except SMTPFailure as exc:
-        info.update(error=str(exc), error_kind=type(exc).__name__, stage=exc.stage)
+        from maildoctor.causes import cause_of_failure
+        from maildoctor.providers import find_provider_for_host
+
+        provider = find_provider_for_host(settings.smtp_host, settings.smtp_port)
+        row, fix = cause_of_failure(exc, provider.name if provider else None)
+        meaning = exc.meaning(provider.name if provider else None)
+        info.update(error=str(exc), error_kind=type(exc).__name__, stage=exc.stage,
+                    cause=row.id, fix=fix, consequence=row.synapse,
+                    blames=str(meaning.blame) if meaning else None)
         return False
     info.update(reply=sent.reply, attempts=sent.attempts, refused=sent.refused)
     return True
@@ -229,6 +237,10 @@ def _report(info: dict[str, Any], fmt: str, output: str | None) -> None:
         click.echo(f"  Synapse would log: {info['exception']}: {info.get('error') or ''}")
     elif info.get("error"):
         click.echo(f"  error: {info['error']}")
+    if info.get("blames"):
+        click.echo(f"  the reply blames: the {info['blames']}")
+    if info.get("fix"):
+        click.echo(f"  fix: {info['fix']}")
     if "seconds" in info:
         click.echo(f"  took {info['seconds']:.2f} s")
     if output:

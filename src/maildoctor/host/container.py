@@ -16,10 +16,8 @@ container network (read from ``/proc/net/route``) is one way out, and is reporte
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from maildoctor.config.environment import Container
 
@@ -80,26 +78,28 @@ def default_gateway(route_table: str | None = None) -> str | None:
         fields = line.split()
         if len(fields) > 2 and fields[1] == "00000000" and fields[2] != "00000000":
             try:
-                return socket.inet_ntoa(bytes.fromhex(fields[2])[::-1])
-            except (ValueError, OSError):
+                raw = bytes.fromhex(fields[2])[::-1]
+            except ValueError:
                 return None
+            return ".".join(str(byte) for byte in raw) if len(raw) == 4 else None
     return None
 
 
 def detect(root: str = "/", environ: Mapping[str, str] | None = None) -> Container | None:
     """The container this process runs in, or ``None``."""
     env = os.environ if environ is None else environ
-    base = Path(root)
+    # os.path, not pathlib (nor socket): `check` observes on every run, and those imports
+    # cost it more than the observation itself
     markers = Markers(
-        dockerenv=(base / ".dockerenv").exists(),
-        containerenv=(base / "run" / ".containerenv").exists(),
+        dockerenv=os.path.exists(os.path.join(root, ".dockerenv")),
+        containerenv=os.path.exists(os.path.join(root, "run", ".containerenv")),
         kubernetes_host=env.get("KUBERNETES_SERVICE_HOST", ""),
         container_var=env.get("container", ""),
-        cgroup=_read(str(base / "proc" / "1" / "cgroup")),
+        cgroup=_read(os.path.join(root, "proc", "1", "cgroup")),
     )
     found = classify(markers)
     if found is None:
         return None
     kind, evidence = found
-    return Container(kind=kind, evidence=evidence, hostname=socket.gethostname(),
+    return Container(kind=kind, evidence=evidence, hostname=os.uname().nodename,
                      gateway=default_gateway())

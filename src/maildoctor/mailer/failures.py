@@ -9,6 +9,7 @@ server that echoes a password back cannot leak it into an exception.
 
 from __future__ import annotations
 
+import errno
 import socket
 import ssl
 from collections.abc import Callable, Iterator
@@ -67,15 +68,16 @@ def _translate(exc: BaseException, stage: str, where: Where, server: str,
                timeout: float | None, detail: str) -> errors.SMTPFailure:
     verify = _first(exc, ssl.SSLCertVerificationError)
     if isinstance(verify, ssl.SSLCertVerificationError):
-        return errors.TLSFailure(
+        return errors.CertificateRejected(
             f"the certificate of {server} failed verification for the name "
-            f"{where.tls_name!r}: {verify.verify_message or verify.reason}", stage=stage)
+            f"{where.tls_name!r}: {verify.verify_message or verify.reason}", stage=stage,
+            verify_code=verify.verify_code, verify_message=verify.verify_message or "")
     tls = _first(exc, ssl.SSLError)
     if isinstance(tls, ssl.SSLError):
         hint = ""
         if stage == "greeting":
             hint = "; force_tls needs a port that starts with TLS (465), not a STARTTLS one"
-        return errors.TLSFailure(
+        return errors.HandshakeFailed(
             f"the TLS handshake with {server} failed ({tls.reason or tls}){hint}", stage=stage)
     if isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code < 0:
         said = exc.message.strip().removeprefix("Malformed SMTP response line: ")
@@ -98,19 +100,25 @@ def _translate(exc: BaseException, stage: str, where: Where, server: str,
         return auth_refused(detail or "AUTH", exc.code, exc.message, where)
     gai = _first(exc, socket.gaierror)
     if isinstance(gai, socket.gaierror):
+        nxdomain = gai.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None))
         return errors.ResolveError(
-            f"the host name {where.host!r} does not resolve ({gai.strerror})", stage=stage)
+            f"the host name {where.host!r} does not resolve ({gai.strerror})", stage=stage,
+            outcome="nxdomain" if nxdomain else "tempfail")
     if stage == "connect":
         if _first(exc, ConnectionRefusedError) is not None:
             return errors.ConnectFailure(
                 f"the connection to {server} was refused: nothing listens on that port",
-                stage=stage)
+                stage=stage, outcome="refused", errno_name="ECONNREFUSED")
         if _first(exc, TimeoutError) is not None:
             return errors.ConnectFailure(
-                f"connecting to {server} timed out after {timeout} s", stage=stage)
+                f"connecting to {server} timed out after {timeout} s", stage=stage,
+                outcome="timeout", errno_name="ETIMEDOUT")
         os_error = _first(exc, OSError)
         detail = getattr(os_error, "strerror", None) or str(exc)
-        return errors.ConnectFailure(f"could not connect to {server}: {detail}", stage=stage)
+        number = getattr(os_error, "errno", None) or 0
+        return errors.ConnectFailure(f"could not connect to {server}: {detail}", stage=stage,
+                                     outcome="unreachable",
+                                     errno_name=errno.errorcode.get(number, ""))
     if _first(exc, TimeoutError) is not None:
         hint = ""
         if stage == "greeting":
@@ -151,7 +159,7 @@ def auth_refused(mechanism: str, code: int, text: str, where: Where) -> errors.A
         message += ("; servers that keep hashed passwords advertise CRAM-MD5 yet cannot "
                     "complete it (synapse#10280): fallback=True tries the next mechanism")
     return errors.AuthFailure(where.redact(message), stage="auth", code=code,
-                              reply=where.redact(text))
+                              reply=where.redact(text), mechanism=mechanism)
 
 
 _REFUSALS: dict[str, tuple[type[errors.SMTPFailure], str]] = {

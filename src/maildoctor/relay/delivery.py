@@ -118,7 +118,7 @@ class Deliverer:
             await self._wait(min(max(ready, 0.01), opts.poll_interval))
             return
         busy = frozenset(self._inflight) | frozenset(self._parked)
-        batch = await self.store.call(queue.due, now, busy, free)
+        batch, next_due = await self.store.call(queue.due_and_next, now, busy, free)
         if self._stopping:
             return
         for message in batch:
@@ -129,8 +129,6 @@ class Deliverer:
             self._inflight[message.id] = task
             task.add_done_callback(functools.partial(self._finished, message.id))
         if len(batch) < free:
-            busy = frozenset(self._inflight) | frozenset(self._parked)
-            next_due = await self.store.call(queue.next_due, busy)
             delay = opts.poll_interval if next_due is None else next_due - time.time()
             if delay > 0:
                 await self._wait(min(delay, opts.poll_interval))
@@ -176,7 +174,7 @@ class Deliverer:
                       write: Callable[[], object]) -> bool:
         """Write an outcome; if the queue refuses it, park it (module docstring)."""
         try:
-            await self.store.call(write)
+            await self.store.write(write)
             return True
         except Exception as exc:
             now = time.time()

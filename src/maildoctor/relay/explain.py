@@ -3,8 +3,10 @@ message (retry later or dead-letter).
 
 The words are the exception's own message (the mailer's one error boundary already names the
 cause: "the connection to mail.example.org:587 was refused: nothing listens on that port");
-the fixes reuse the wording ``probe`` gives for the same cause (``diagnose.py``), so an admin
-reads the same advice in ``relay status``, the relay's log and ``maildoctor probe``.
+the fix comes from the cause table (``maildoctor.causes``) that ``probe`` reads too, chosen
+from the error's type and fields (its outcome, errno, verify code, and what its reply
+blames), never from its message, so an admin reads the same advice in ``relay status``,
+the relay's log and ``maildoctor probe``.
 
 Only a refusal *of this message* is permanent: a 5xx to MAIL FROM, to every RCPT TO, or to the
 data. A 5xx to the login or the greeting is the server refusing the relay, not the mail: the
@@ -13,10 +15,10 @@ message waits (until ``max_age``) while the admin fixes the config, and is not t
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from maildoctor import errors
+from maildoctor.causes import cause_of_failure
 
 
 @dataclass(frozen=True)
@@ -26,90 +28,32 @@ class Explanation:
     words: str
     fix: str
     permanent: bool
+    cause: str = ""
+    """The cause table row (``maildoctor.causes``) behind the fix."""
 
 
 _PERMANENT_KINDS = (errors.SenderRejected, errors.RecipientRejected, errors.DataRejected)
 
-_FIX_CONNECT_REFUSED = ("check smtp_host and smtp_port against your provider (587 for STARTTLS, "
-                        "465 with force_tls), and that the mail server is running")
-_FIX_CONNECT_TIMEOUT = ("many hosting providers block outbound port 25 (and sometimes "
-                        "465/587); use your provider's submission port, or ask them to open it")
-_FIX_UNREACHABLE = "check this machine's network (IPv6 without a route?)"
-_FIX_RESOLVE = ("correct smtp_host (check the spelling against your provider's docs), or check "
-                "this machine's DNS resolver (/etc/resolv.conf)")
-_FIX_NAME = "set tlsname to the name in the server's certificate"
-_FIX_UNTRUSTED = ("give the server a certificate from a public CA, or make the relay trust the "
-                  "CA (--ca-file /path/ca.pem)")
-_FIX_TLS = "check the TLS mode (force_tls) against the port"
-_FIX_AUTH = ("check smtp_user and smtp_pass; many providers need an app password when "
-             "two-factor authentication is on")
-_FIX_XOAUTH2 = ("check the XOAUTH2 token (--xoauth2-token-file / --xoauth2-token-command): it "
-                "must be a current access token for smtp_user with the SMTP scope")
-_FIX_AUTH_LATER = "retry later; check the server's authentication backend"
-_FIX_GREETING = "check the server's logs and whether this IP is allowed to send"
-_FIX_SENDER = ("set notif_from to an address this SMTP account may send from (often exactly "
-               "smtp_user)")
-_FIX_RECIPIENT = "check the recipient address; the server may not relay for it"
-_FIX_DATA = "the server refused the message itself; its log says why (spam filter, size limit)"
-_FIX_HUNG = "check the server (overloaded? a filter holding the connection?)"
-_FIX_LOST = "check the server's logs for why it drops this client"
-
-
-def _connect(failure: errors.SMTPFailure) -> str:
-    text = failure.message
-    if "refused" in text:
-        return _FIX_CONNECT_REFUSED
-    if "timed out" in text:
-        return _FIX_CONNECT_TIMEOUT
-    return _FIX_UNREACHABLE
-
-
-def _tls(failure: errors.SMTPFailure) -> str:
-    text = failure.message
-    if "does not offer STARTTLS" in text:
-        return ("use the provider's STARTTLS port (587), or port 465 with `force_tls: true`")
-    if "for the name" in text and ("mismatch" in text or "match" in text):
-        return _FIX_NAME
-    if "verification" in text:
-        return _FIX_UNTRUSTED
-    return _FIX_TLS
-
-
-def _auth(failure: errors.SMTPFailure) -> str:
-    if failure.code is not None and 400 <= failure.code < 500:
-        return _FIX_AUTH_LATER
-    if "XOAUTH2" in failure.message or "token" in failure.message:
-        return _FIX_XOAUTH2
-    if "offers only" in failure.message:
-        return ("use a mechanism both sides know: give the relay an XOAUTH2 token if the "
-                "provider wants OAuth2")
-    return _FIX_AUTH
-
-
-_TABLE: tuple[tuple[type[errors.SMTPFailure], str, Callable[[errors.SMTPFailure], str]], ...] = (
-    (errors.NotConfiguredError, "config", lambda f: "fix the email: block of the relay's config"),
-    (errors.ResolveError, "resolve", lambda f: _FIX_RESOLVE),
-    (errors.ConnectFailure, "connect", _connect),
-    (errors.TLSFailure, "tls", _tls),
-    (errors.GreetingRejected, "greeting", lambda f: _FIX_GREETING),
-    (errors.AuthFailure, "auth", _auth),
-    (errors.SenderRejected, "sender", lambda f: _FIX_SENDER),
-    (errors.RecipientRejected, "recipient", lambda f: _FIX_RECIPIENT),
-    (errors.DataRejected, "data", lambda f: _FIX_DATA),
-    (errors.ServerHung, "timeout", lambda f: _FIX_HUNG),
-    (errors.ConnectionLost, "connection_lost", lambda f: _FIX_LOST),
+# The reason label (metrics, JSON) by error type: stable, whatever the cause table says.
+_REASONS: tuple[tuple[type[errors.SMTPFailure], str], ...] = (
+    (errors.NotConfiguredError, "config"), (errors.ResolveError, "resolve"),
+    (errors.ConnectFailure, "connect"), (errors.TLSFailure, "tls"),
+    (errors.GreetingRejected, "greeting"), (errors.AuthFailure, "auth"),
+    (errors.SenderRejected, "sender"), (errors.RecipientRejected, "recipient"),
+    (errors.DataRejected, "data"), (errors.ServerHung, "timeout"),
+    (errors.ConnectionLost, "connection_lost"), (errors.MalformedReply, "connection_lost"),
+    (errors.ReplyLimitExceeded, "connection_lost"),
 )
-
-
-def explain(failure: errors.SMTPFailure) -> Explanation:
-    """The explanation for ``failure``, a maildoctor error raised by the mailer."""
+def explain(failure: errors.SMTPFailure, provider: str | None = None) -> Explanation:
+    """The explanation for ``failure``, a maildoctor error raised by the mailer: the words
+    are its own message; the fix is the cause table's (or the catalogue's, for a
+    well-known reply)."""
     permanent = isinstance(failure, _PERMANENT_KINDS) and failure.code is not None \
         and 500 <= failure.code < 600
-    for kind, reason, fix in _TABLE:
-        if isinstance(failure, kind):
-            return Explanation(reason, failure.message, fix(failure), permanent)
-    return Explanation("other", failure.message or type(failure).__name__,
-                       "see the relay's log", permanent)
+    reason = next((label for kind, label in _REASONS if isinstance(failure, kind)), "other")
+    row, fix = cause_of_failure(failure, provider, relay=True)
+    return Explanation(reason, failure.message or type(failure).__name__, fix, permanent,
+                       row.id)
 
 
 def explain_unexpected(exc: BaseException) -> Explanation:

@@ -27,6 +27,7 @@ import asyncio
 import errno
 import logging
 import os
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -101,9 +102,28 @@ class RelayHandler:
         return f"250 2.0.0 Ok: queued as {queue_id}"
 
 
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_ADDRESS = re.compile(
+    rf"\s*<({_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>[ \t]*([^(]*)",
+    re.DOTALL)
+"""``<local@domain>`` with a dot-atom local part and a plain domain: what Synapse sends."""
+
+
 class RelaySMTP(SMTP):
     """aiosmtpd's SMTP that tells the listener when it ends, and whether a mail transaction
     is under way."""
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd parses every address with the email package's RFC 5322 header parser,
+        a third of the CPU a mail costs the relay; the plain ``<a@b.c>`` form needs no
+        parser (same result, tested against aiosmtpd's). Anything else goes the long way."""
+        plain = _PLAIN_ADDRESS.fullmatch(arg) if arg else None
+        if plain is None:
+            return super()._getaddr(arg)
+        address = plain.group(1)
+        if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
+            return None, None
+        return address, plain.group(2)
 
     on_lost: Callable[[RelaySMTP], None] | None = None
     last_active: float = 0.0

@@ -8,6 +8,10 @@ Accepted messages are committed in groups: while one COMMIT waits for its fsync,
 messages that arrive meanwhile pile up and go out together in the next transaction. Each
 sender still waits for the COMMIT that contains its message before it answers ``250``, so
 durability is per message while the fsync cost is shared (the classic group commit).
+
+Outcome writes (delivered, postponed, dead) ride along: :meth:`Store.write` queues them for
+the same trip to the store thread. Waking a thread costs more than a WAL write on a busy
+machine, so one trip for everything that piled up is what keeps the relay fast.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from maildoctor.relay.queue import NewMessage, Queue
 T = TypeVar("T")
 
 _Waiting = tuple[NewMessage, "asyncio.Future[int]", asyncio.AbstractEventLoop]
+_Writing = tuple[Callable[[], object], "asyncio.Future[int]", asyncio.AbstractEventLoop]
 
 
 class Store:
@@ -34,6 +39,7 @@ class Store:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="maildoctor-relay-store")
         self._lock = threading.Lock()
         self._pending: list[_Waiting] = []
+        self._writes: list[_Writing] = []
         self._flush_scheduled = False
 
     async def call(self, func: Callable[..., T], *args: object, **kwargs: object) -> T:
@@ -48,17 +54,41 @@ class Store:
         future: asyncio.Future[int] = loop.create_future()
         with self._lock:
             self._pending.append((message, future, loop))
-            if not self._flush_scheduled:
-                self._flush_scheduled = True
-                self._executor.submit(self._flush)
+            self._schedule()
         return await asyncio.shield(future)
+
+    async def write(self, change: Callable[[], object]) -> None:
+        """Run ``change`` (a Queue method bound to its arguments) on the store thread with
+        whatever else is waiting; raises what it raised (StorageError on a full disk)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+        with self._lock:
+            self._writes.append((change, future, loop))
+            self._schedule()
+        await asyncio.shield(future)
+
+    def _schedule(self) -> None:
+        """Called with the lock held."""
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._executor.submit(self._flush)
 
     def _flush(self) -> None:
         with self._lock:
             batch, self._pending = self._pending, []
+            writes, self._writes = self._writes, []
             self._flush_scheduled = False
-        if not batch:
-            return
+        if batch:
+            self._add(batch)
+        for change, future, loop in writes:
+            try:
+                change()
+            except Exception as exc:
+                loop.call_soon_threadsafe(_settle, future, None, exc)
+            else:
+                loop.call_soon_threadsafe(_settle, future, 0, None)
+
+    def _add(self, batch: list[_Waiting]) -> None:
         try:
             ids = self.queue.add_many([message for message, _, _ in batch])
         except Exception as exc:  # disk full, I/O error: every waiter hears about it

@@ -54,6 +54,11 @@ def parse_token(text: str, now: float) -> tuple[str, float | None]:
     return lines[0], None
 
 
+def _token_error(message: str) -> errors.AuthFailure:
+    """A token failure: an AUTH failure of the XOAUTH2 mechanism, with no server reply."""
+    return errors.AuthFailure(message, stage="auth", mechanism="XOAUTH2")
+
+
 class TokenSource:
     """The current XOAUTH2 access token. Give exactly one of ``file`` and ``command``."""
 
@@ -107,8 +112,8 @@ class TokenSource:
                 with open(self.file, encoding="utf-8") as handle:
                     text = handle.read()
             except OSError as exc:
-                raise errors.AuthFailure(f"cannot read the XOAUTH2 token file {self.file}: "
-                                         f"{exc.strerror}", stage="auth") from exc
+                raise _token_error(f"cannot read the XOAUTH2 token file {self.file}: "
+                                         f"{exc.strerror}") from exc
             source = f"the XOAUTH2 token file {self.file}"
         else:
             text = await self._run()
@@ -117,7 +122,7 @@ class TokenSource:
         try:
             token, expires = parse_token(text, now)
         except ValueError as exc:
-            raise errors.AuthFailure(f"{source} is unusable: {exc}", stage="auth") from exc
+            raise _token_error(f"{source} is unusable: {exc}") from exc
         self._token, self._expires, self._file_stamp = Secret(token), expires, stamp
         self.refreshes += 1
 
@@ -128,19 +133,18 @@ class TokenSource:
                 self.command, stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         except OSError as exc:
-            raise errors.AuthFailure(f"cannot run the XOAUTH2 token command: {exc.strerror}",
-                                     stage="auth") from exc
+            raise _token_error(f"cannot run the XOAUTH2 token command: {exc.strerror}") from exc
         try:
             async with asyncio.timeout(self.command_timeout):
                 out, err = await process.communicate()
         except TimeoutError as exc:
             process.kill()
             await process.wait()
-            raise errors.AuthFailure(f"the XOAUTH2 token command did not finish within "
-                                     f"{self.command_timeout} s", stage="auth") from exc
+            raise _token_error(f"the XOAUTH2 token command did not finish within "
+                                     f"{self.command_timeout} s") from exc
         if process.returncode != 0:
             first = err.decode("utf-8", "replace").strip().splitlines()[:1]
             said = f": {first[0][:200]}" if first else ""
-            raise errors.AuthFailure(f"the XOAUTH2 token command failed with exit status "
-                                     f"{process.returncode}{said}", stage="auth")
+            raise _token_error(f"the XOAUTH2 token command failed with exit status "
+                                     f"{process.returncode}{said}")
         return out.decode("utf-8", "replace")

@@ -3,10 +3,17 @@
 Synapse's Twisted authenticates only with a truthy password and an ``AUTH`` line it
 can read, picks the first of CRAM-MD5, LOGIN, PLAIN and never falls back. This stage
 tries exactly that, with the configured credentials; ``all_mechanisms`` then tries
-each other offered mechanism on a fresh connection, so the report can say "LOGIN would
-work if the server stopped offering CRAM-MD5". The mechanism the main attempt used is
-not tried again: with a wrong password every try is one more failed login in the
-server's log, and fail2ban or a provider's lockout counts them.
+each other offered mechanism, each on its own fresh connection and all at once, so the
+report can say "LOGIN would work if the server stopped offering CRAM-MD5". The mechanism
+the main attempt used is not tried again: with a wrong password every try is one more
+failed login in the server's log, and fail2ban or a provider's lockout counts them.
+
+The CRAM-MD5 trap (synapse#10280): when Synapse would pick CRAM-MD5 and the server also
+offers LOGIN or PLAIN, the one Synapse would pick without CRAM-MD5 is tried *while* the
+CRAM-MD5 attempt runs, on its own connection, so a failed CRAM-MD5 costs the server's one
+failure delay, not several. This adds no failed login that a follow-up would not make
+anyway: with right credentials it succeeds, with wrong ones CRAM-MD5 fails and it must be
+tried to tell the trap from a wrong password. When CRAM-MD5 succeeds, it is cancelled.
 
 Credentials are sent only over verified TLS or to a loopback address, unless
 ``--allow-plaintext-auth`` (:func:`refuse_credentials`, shared with ``maildoctor shell``).
@@ -14,6 +21,8 @@ Credentials are sent only over verified TLS or to a loopback address, unless
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from maildoctor.errors import SMTPFailure
@@ -117,10 +126,29 @@ class AuthStage(TlsStage):
             summary = why_not or unsafe
         else:
             assert self.conn is not None and choice is not None
-            outcome = await authenticate(self.conn, choice, str(s.smtp_user),
-                                         s.smtp_pass.reveal() if s.smtp_pass else "",
-                                         self.options.timeout)
+            follow_up = None
+            if choice == "CRAM-MD5" and not self.options.all_mechanisms:
+                # What Synapse would pick without CRAM-MD5: LOGIN, else PLAIN. One try:
+                # with a wrong password, each try is one more failed login.
+                others = tuple(m for m in ("LOGIN", "PLAIN") if m in twisted)[:1]
+                if others:
+                    follow_up = asyncio.ensure_future(self._try_each(others))
+            try:
+                outcome = await authenticate(self.conn, choice, str(s.smtp_user),
+                                             s.smtp_pass.reveal() if s.smtp_pass else "",
+                                             self.options.timeout)
+            except BaseException:
+                if follow_up is not None:
+                    follow_up.cancel()
+                raise
             self.facts["auth"] = outcome.attempt
+            if follow_up is not None:
+                if outcome.attempt.succeeded:
+                    follow_up.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await follow_up
+                else:
+                    self.facts["auth_all"] = (outcome.attempt, *await follow_up)
             facts["replies"] = [str(r) for r in outcome.attempt.replies]
             status = OK if outcome.attempt.succeeded else FAIL
             summary = f"{describe(outcome.attempt)} (the mechanism Synapse uses)"
@@ -151,22 +179,30 @@ class AuthStage(TlsStage):
                        done: AuthAttempt | None) -> tuple[AuthAttempt, ...]:
         """Each offered mechanism on a fresh connection; ``done`` (the main attempt) is
         reused, not repeated: a repeat would only add a failed login at the server."""
+        mechs = tuple(m for m in PROBE_MECHANISMS if m in offered)
+        fresh = iter(await self._try_each(tuple(m for m in mechs if done is None
+                                                or m != done.mechanism)))
+        tried = [done if done is not None and m == done.mechanism else next(fresh, None)
+                 for m in mechs]
+        return tuple(a for a in tried if a is not None)
+
+    async def _try_each(self, mechs: tuple[str, ...]) -> tuple[AuthAttempt, ...]:
+        """Each mechanism on its own fresh connection, all at once: each failed login waits
+        out the server's failure delay, so one at a time would add them up."""
+        results = await asyncio.gather(*(self._try_one(m) for m in mechs))
+        return tuple(a for a in results if a is not None)
+
+    async def _try_one(self, mech: str) -> AuthAttempt | None:
         s = self.settings
-        tried: list[AuthAttempt] = []
-        for mech in (m for m in PROBE_MECHANISMS if m in offered):
-            if done is not None and done.mechanism == mech:
-                tried.append(done)
-                continue
-            try:
-                conn = await self.fresh_session()
-            except SMTPFailure as exc:
-                self.note(f"--all-mechanisms: {mech} not tried, the session failed: {exc}")
-                continue
-            try:
-                outcome = await authenticate(conn, mech, str(s.smtp_user),
-                                             s.smtp_pass.reveal() if s.smtp_pass else "",
-                                             self.options.timeout)
-                tried.append(outcome.attempt)
-            finally:
-                await conn.close()
-        return tuple(tried)
+        try:
+            conn = await self.fresh_session()
+        except SMTPFailure as exc:
+            self.note(f"{mech} not tried, the session failed: {exc}")
+            return None
+        try:
+            outcome = await authenticate(conn, mech, str(s.smtp_user),
+                                         s.smtp_pass.reveal() if s.smtp_pass else "",
+                                         self.options.timeout)
+            return outcome.attempt
+        finally:
+            await conn.close()

@@ -309,12 +309,12 @@ def template_syntax_error(ctx: LintContext) -> Iterator[Diagnostic]:
     check`` goes further (undefined variables, a render of every mail)."""
     if not _templates_loaded(ctx):
         return
-    from maildoctor.config.templates import startup_syntax_errors
-
     where = next((p for p, v in _template_dirs(ctx) if isinstance(v, str)), None)
     if where is None and not any(isinstance(ctx.email.get(k), str)
                                  for k in _legacy_template_keys()):
-        return
+        return  # only maildoctor's own templates: nothing to compile (and no jinja2 import)
+    from maildoctor.config.templates import startup_syntax_errors
+
     for finding in startup_syntax_errors(ctx.merged):
         file = finding.file or finding.name
         yield ctx.diag(

@@ -229,7 +229,9 @@ def _closest(name: str, candidates: Iterable[str]) -> list[str]:
     scored = sorted(
         (distance, candidate)
         for candidate in candidates
-        if (distance := damerau_levenshtein(name, candidate)) <= limit
+        # the distance is at least the difference in length: skip the hopeless cheaply
+        if abs(len(candidate) - len(name)) <= limit
+        and (distance := damerau_levenshtein(name, candidate)) <= limit
     )
     if not scored:
         return []
