@@ -100,8 +100,12 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str, kind: str,
         trip = round_trip_options(imap, imap_user or to, imap_password_file, imap_plain,
                                   imap_ca_file or ca_file, wait, keep, resolver, not no_links,
                                   timeout)
+    from maildoctor.config.sending import sending_settings
+    from maildoctor.config.settings import email_block
+
     try:
         result = check(resolve_paths(paths, config))
+        settings = sending_settings(result.config)  # one loader, one set of limits
     except ConfigLoadError as exc:
         fail_unusable(exc, fmt)
     errors = [d for d in result.diagnostics if d.severity is Severity.ERROR]
@@ -116,7 +120,6 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str, kind: str,
                    err=True)
         sys.exit(ExitStatus.PROBLEMS)
     merged = result.config.merged
-    settings = result.settings
     probe_hint = ("run `maildoctor probe "
                   f"{shlex.join(resolve_paths(paths, config))}` for the cause")
     try:
@@ -124,7 +127,7 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str, kind: str,
         built = build_message(
             kind, settings, to=to, server_name=str(merged.get("server_name", "localhost")),
             public_baseurl=merged.get("public_baseurl"),
-            subjects=(merged.get("email") or {}).get("subjects"), templates=templates,
+            subjects=email_block(merged).get("subjects"), templates=templates,
             correct_headers=correct_headers)
     except MaildoctorError as exc:
         click.echo(f"maildoctor: cannot build the mail: {exc}", err=True)

@@ -13,6 +13,7 @@ anything is written, so a merge can never leave Synapse an unreadable config.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -95,13 +96,15 @@ def merged_text(original: str, block: str, *, force: bool = False) -> tuple[str,
 
 
 def _read_or_empty(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
-    except FileNotFoundError:
+    """The file's text through the loader every command uses, with its limits (size, depth,
+    aliases, binary, encoding, symlink loops, devices); "" when there is no file yet."""
+    from maildoctor.config.load import parse_text, read_text
+
+    if not os.path.lexists(path):
         return ""
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MergeError(f"cannot read {path}: {exc}") from exc
+    text = read_text(path)
+    parse_text(path, text)  # the same limits as `check` before the text is worked on
+    return text
 
 
 def merge_email_block(path: str, block: str, *, force: bool = False) -> MergeResult:
@@ -115,11 +118,12 @@ def merge_email_block(path: str, block: str, *, force: bool = False) -> MergeRes
     from maildoctor.config.safe_write import file_digest, replace_file
     from maildoctor.errors import ConfigLoadError
 
-    digest = file_digest(path)  # before reading: a change in between fails safe
-    original = _read_or_empty(path)
-    text, replaced = merged_text(original, block, force=force)
     try:
+        digest = file_digest(path)  # before reading: a change in between fails safe
+        original = _read_or_empty(path)
+        text, replaced = merged_text(original, block, force=force)
         backup = replace_file(path, text, digest, backup=digest is not None)
     except ConfigLoadError as exc:
-        raise MergeError(exc.message) from exc
+        raise MergeError(f"line {exc.line}: {exc.message}" if exc.line else exc.message) \
+            from exc
     return MergeResult(path=path, backup=backup, replaced=replaced)
