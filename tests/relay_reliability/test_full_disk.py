@@ -59,7 +59,10 @@ def _need_root() -> None:
 
 
 class TmpfsRelay:
-    """The relay with its queue alone on a ``TMPFS_KB`` tmpfs that only it can see."""
+    """The relay with its queue alone on a ``TMPFS_KB`` tmpfs that only it can see.
+
+    A holder process owns the mount namespace (so the tmpfs outlives a killed relay); the
+    relay joins it with ``nsenter``."""
 
     def __init__(self, tmp_path: Path, upstream_port: int) -> None:
         self.mountpoint = tmp_path / "spool"
@@ -69,19 +72,28 @@ class TmpfsRelay:
             "notif_from": "Matrix <noreply@example.org>"})
         self.metrics_port = free_port()
         script = (f"mount -t tmpfs -o size={TMPFS_KB}k,mode=0700 maildoctor-test-spool "
-                  f"'{self.mountpoint}' && exec \"$@\"")
+                  f"'{self.mountpoint}' && echo mounted && exec sleep 600")
+        self.holder = subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+            stdout=subprocess.PIPE, text=True)
+        assert self.holder.stdout is not None
+        assert self.holder.stdout.readline().strip() == "mounted", "tmpfs not mounted"
         self.relay = RelayProcess(
             config, self.mountpoint / "queue.sqlite3", tmp_path,
             extra_args=["--retry-base", "0.05", "--retry-max", "0.2",
                         "--metrics", f"{HOST}:{self.metrics_port}"],
-            prefix=["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
-                    "sh"])
+            prefix=["nsenter", "--target", str(self.holder.pid), "--mount"])
+
+    def close(self) -> None:
+        with contextlib.suppress(AssertionError):
+            self.relay.stop()
+        self.holder.kill()
+        self.holder.wait(timeout=10)
 
     @property
     def spool(self) -> Path:
         """The tmpfs as the relay sees it (its mount namespace, through /proc)."""
-        assert self.relay.proc is not None
-        return Path(f"/proc/{self.relay.proc.pid}/root") / str(self.mountpoint).lstrip("/")
+        return Path(f"/proc/{self.holder.pid}/root") / str(self.mountpoint).lstrip("/")
 
     def fill(self) -> int:
         """Write a filler file until the tmpfs says ENOSPC; the bytes written."""
@@ -110,9 +122,8 @@ class TmpfsRelay:
     def counts(self) -> dict[str, int]:
         """``relay status`` run inside the relay's mount namespace (SQLite resolves the
         /proc/PID/root link to the host's path, so it must really be in there)."""
-        assert self.relay.proc is not None
         done = subprocess.run(
-            ["nsenter", "--target", str(self.relay.proc.pid), "--mount", sys.executable,
+            ["nsenter", "--target", str(self.holder.pid), "--mount", sys.executable,
              "-m", "maildoctor", "relay", "status", "--format", "json", "--queue",
              str(self.mountpoint / "queue.sqlite3")],
             capture_output=True, text=True, timeout=30, check=False,
@@ -162,6 +173,13 @@ def test_full_disk_answers_452_and_recovers(tmp_path: Path, upstream: TestServer
         log = disk.relay.logs()
         assert "Traceback" not in log and log.count("event=store-failed") == 1, log
 
+        disk.relay.kill()  # a crash while the disk is full: it must come back all the same
+        disk.relay.start()
+        mail = make_mail("full-restarted", 0, body_lines=200)
+        code, text = one(disk.relay.port, mail)
+        assert code in (250, 452), (code, text)
+        (accepted if code == 250 else refused).append(mail[0])
+
         disk.free()  # no restart: the next mail is taken
         after = make_mail("after", 0)
         assert one(disk.relay.port, after) == (250, b"")
@@ -171,8 +189,9 @@ def test_full_disk_answers_452_and_recovers(tmp_path: Path, upstream: TestServer
                    what="every accepted mail delivered after the disk was freed",
                    describe=lambda: f"{disk.counts()}\n{disk.relay.logs()}")
         assert not set(refused) & set(message_ids(m.data for m in upstream.messages))
-    finally:
         assert disk.relay.stop() == 0, disk.relay.logs()
+    finally:
+        disk.close()
 
 
 def test_upstream_accepts_while_the_disk_is_full(tmp_path: Path) -> None:
@@ -211,7 +230,6 @@ def test_upstream_accepts_while_the_disk_is_full(tmp_path: Path) -> None:
         assert sum(seen.values()) == 3, seen
         assert "cannot rollback" not in disk.relay.logs()
     finally:
-        with contextlib.suppress(AssertionError):
-            disk.relay.stop()
+        disk.close()
         if server is not None:
             server.stop()

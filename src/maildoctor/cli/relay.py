@@ -212,9 +212,9 @@ def status(queue_path: str, fmt: str) -> None:
             "dead": [m.to_json() for m in dead],
             "bounces": [m.to_json() for m in bounces]}, indent=2))
         sys.exit(ExitStatus.OK if healthy else ExitStatus.PROBLEMS)
-    click.echo(f"queue {queue_path}")
+    _say(f"queue {queue_path}")
     age = f" (oldest accepted {_ago(oldest)})" if oldest is not None else ""
-    click.echo(f"  queued {counts['queued']}{age}, delivered {counts['delivered']}, "
+    _say(f"  queued {counts['queued']}{age}, delivered {counts['delivered']}, "
                f"dead {counts['dead']}")
     with_roles = sum(1 for up in upstreams if up.role) > 1
     for up in upstreams:
@@ -222,27 +222,35 @@ def status(queue_path: str, fmt: str) -> None:
         if up.failing:
             since = _ago(now - up.error_at) if up.error_at else "?"
             last_ok = _ago(now - up.ok_at) if up.ok_at else "never"
-            click.echo(f"upstream {up.upstream}{role}: FAILING (last error {since}, last "
+            _say(f"upstream {up.upstream}{role}: FAILING (last error {since}, last "
                        f"delivery {last_ok})")
-            click.echo(f"  cause: {up.last_error}")
+            _say(f"  cause: {up.last_error}")
             if up.last_fix:
-                click.echo(f"  fix:   {up.last_fix}")
+                _say(f"  fix:   {up.last_fix}")
         else:
-            click.echo(f"upstream {up.upstream}{role}: ok (last delivery "
+            _say(f"upstream {up.upstream}{role}: ok (last delivery "
                        f"{_ago(now - up.ok_at) if up.ok_at else 'never'}"
                        f"{f', {up.delivered} delivered' if with_roles else ''})")
     if dead:
-        click.echo("dead letters (`maildoctor relay retry ID` sends one again):")
+        _say("dead letters (`maildoctor relay retry ID` sends one again):")
         for m in dead:
-            click.echo(f"  #{m.id} {m.message_id or '(no Message-ID)'} to "
+            _say(f"  #{m.id} {m.message_id or '(no Message-ID)'} to "
                        f"{', '.join(m.recipients)}: {m.last_error}")
     if bounces:
-        click.echo("refused recipients (the others got the mail):")
+        _say("refused recipients (the others got the mail):")
         for m in bounces:
             for recipient, reply in m.refused.items():
-                click.echo(f"  #{m.id} {m.message_id or '(no Message-ID)'} <{recipient}>: "
+                _say(f"  #{m.id} {m.message_id or '(no Message-ID)'} <{recipient}>: "
                            f"{reply}")
     sys.exit(ExitStatus.OK if healthy else ExitStatus.PROBLEMS)
+
+
+def _say(text: str) -> None:
+    """One line of status or list output: queue contents (server replies, Message-IDs and
+    addresses from Synapse's mails) made printable first."""
+    from maildoctor.printable import printable
+
+    click.echo(printable(text))
 
 
 @command.command("list")
@@ -258,7 +266,7 @@ def list_messages(queue_path: str, state: str | None, limit: int, fmt: str) -> N
         return
     for m in messages:
         extra = f" ({m.attempts} attempts) {m.last_error}" if m.last_error else ""
-        click.echo(f"#{m.id} {m.state:<9} {m.message_id or '-'} {m.sender or '<>'} -> "
+        _say(f"#{m.id} {m.state:<9} {m.message_id or '-'} {m.sender or '<>'} -> "
                    f"{', '.join(m.recipients)}{extra}")
 
 

@@ -8,6 +8,7 @@ accepted is lost; a crash may at worst send a mail twice.
     listener.py   aiosmtpd behind an allow-list gate; 250 only after the COMMIT
     store.py      the queue on one thread, with group commit
     queue.py      the SQLite queue (WAL, synchronous=FULL): also the status/retry/drop API
+    records.py    the values it holds: accepted message, queued row, upstream status
     delivery.py   scheduler and workers: backoff, dead-letter, bounces, parked outcomes
     routes.py     the primary and --fallback upstreams, each with its outage hold and pace
     throttle.py   provider throttling replies, and the pace that answers them

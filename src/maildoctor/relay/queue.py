@@ -32,10 +32,18 @@ import sqlite3
 import time
 import urllib.parse
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from maildoctor import errors
+from maildoctor.relay.records import (
+    NewMessage,
+    QueuedMessage,
+    UpstreamError,
+    UpstreamStatus,
+    message_from_row,
+)
+
+__all__ = ["STATES", "NewMessage", "Queue", "QueuedMessage", "UpstreamError", "UpstreamStatus"]
 
 STATES = ("queued", "delivered", "dead")
 WAL_LIMIT = 8 * 1024 * 1024
@@ -75,98 +83,6 @@ CREATE TABLE IF NOT EXISTS upstreams (
 _COLUMNS = ("id, state, received_at, expires_at, next_attempt, attempts, sender, recipients, "
             "message_id, size, client, upstream, last_error, last_reason, refused, parent, "
             "finished_at")
-
-
-@dataclass(frozen=True)
-class NewMessage:
-    """A message as the listener accepted it."""
-
-    sender: str
-    recipients: tuple[str, ...]
-    data: bytes
-    message_id: str | None = None
-    client: str | None = None
-
-
-@dataclass(frozen=True)
-class QueuedMessage:
-    """One row of the queue. ``data`` is loaded only for delivery."""
-
-    id: int
-    state: str
-    received_at: float
-    expires_at: float
-    next_attempt: float
-    attempts: int
-    sender: str
-    recipients: tuple[str, ...]
-    message_id: str | None
-    size: int
-    client: str | None
-    upstream: str | None
-    last_error: str | None
-    last_reason: str | None
-    refused: dict[str, str] = field(default_factory=dict)
-    parent: int | None = None
-    finished_at: float | None = None
-    data: bytes | None = field(default=None, repr=False)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "state": self.state, "received_at": self.received_at,
-            "next_attempt": self.next_attempt if self.state == "queued" else None,
-            "attempts": self.attempts, "sender": self.sender,
-            "recipients": list(self.recipients), "message_id": self.message_id,
-            "size": self.size, "upstream": self.upstream, "last_error": self.last_error,
-            "reason": self.last_reason, "refused": self.refused, "parent": self.parent,
-            "finished_at": self.finished_at,
-        }
-
-
-@dataclass(frozen=True)
-class UpstreamError:
-    """What went wrong at one upstream, as ``relay status`` shows it."""
-
-    upstream: str
-    error: str
-    reason: str
-    fix: str
-
-
-@dataclass(frozen=True)
-class UpstreamStatus:
-    """The last outcome the relay saw for one upstream server."""
-
-    upstream: str
-    last_error: str | None
-    last_reason: str | None
-    last_fix: str | None
-    error_at: float | None
-    ok_at: float | None
-    role: str | None = None
-    """``primary`` or ``fallback`` as the relay last started; None for older files."""
-    delivered: int = 0
-    """Delivered messages this upstream took, among those still kept (``--keep``)."""
-
-    @property
-    def failing(self) -> bool:
-        """True when the last thing that happened there was an error."""
-        return self.error_at is not None and (self.ok_at is None or self.error_at > self.ok_at)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"upstream": self.upstream, "role": self.role, "failing": self.failing,
-                "delivered": self.delivered,
-                "last_error": self.last_error, "reason": self.last_reason,
-                "fix": self.last_fix, "error_at": self.error_at, "ok_at": self.ok_at}
-
-
-def _row(row: Sequence[Any], data: bytes | None = None) -> QueuedMessage:
-    return QueuedMessage(
-        id=row[0], state=row[1], received_at=row[2], expires_at=row[3], next_attempt=row[4],
-        attempts=row[5], sender=row[6], recipients=tuple(json.loads(row[7])),
-        message_id=row[8], size=row[9], client=row[10], upstream=row[11], last_error=row[12],
-        last_reason=row[13], refused=json.loads(row[14]) if row[14] else {}, parent=row[15],
-        finished_at=row[16], data=data)
 
 
 def _open_readonly(path: str) -> sqlite3.Connection:
@@ -310,7 +226,7 @@ class Queue:
             f"SELECT {_COLUMNS}, data FROM messages WHERE state='queued' AND next_attempt<=? "
             f"{f'AND id NOT IN ({marks})' if skip else ''} ORDER BY next_attempt, id LIMIT ?",
             (now, *skip, limit)).fetchall()
-        return [_row(r[:-1], r[-1]) for r in rows]
+        return [message_from_row(r[:-1], r[-1]) for r in rows]
 
     def due_and_next(self, now: float, exclude: Iterable[int] = (), limit: int = 10
                      ) -> tuple[builtins.list[QueuedMessage], float | None]:
@@ -414,18 +330,18 @@ class Queue:
         params: list[Any] = [state] if state else []
         rows = self._db.execute(f"SELECT {_COLUMNS} FROM messages {where} ORDER BY id "
                                 f"LIMIT ?", (*params, -1 if limit is None else limit))
-        return [_row(r) for r in rows.fetchall()]
+        return [message_from_row(r) for r in rows.fetchall()]
 
     def bounces(self, limit: int = 20) -> builtins.list[QueuedMessage]:
         """Delivered messages with recipients the upstream refused, newest first."""
         rows = self._db.execute(f"SELECT {_COLUMNS} FROM messages WHERE refused IS NOT NULL "
                                 "ORDER BY id DESC LIMIT ?", (limit,))
-        return [_row(r) for r in rows.fetchall()]
+        return [message_from_row(r) for r in rows.fetchall()]
 
     def get(self, message_id: int) -> QueuedMessage | None:
         row = self._db.execute(f"SELECT {_COLUMNS} FROM messages WHERE id=?",
                                (message_id,)).fetchone()
-        return None if row is None else _row(row)
+        return None if row is None else message_from_row(row)
 
     def retry(self, message_id: int | None = None, now: float | None = None) -> int:
         """Make a queued or dead message (or all, with None) due now; how many changed.

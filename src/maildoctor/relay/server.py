@@ -123,8 +123,12 @@ class Relay:
             store = Store(Queue(opts.queue_path, max_age=opts.max_age))
             self._routes = [Route(u, Pace(opts.retry_base, min(opts.retry_max, HOLD_MAX)))
                             for u in (self.upstream, self.fallback) if u is not None]
-            await store.call(store.queue.register_upstreams,
-                             {r.name: r.role for r in self._routes})
+            try:
+                await store.call(store.queue.register_upstreams,
+                                 {r.name: r.role for r in self._routes})
+            except errors.StorageError as exc:  # a full disk must not keep the relay down
+                self.log(logging.WARNING, "record-failed", error=str(exc),
+                         fix="free space on the queue's disk; mails get 452 until then")
             deliverer = self._deliverer = Deliverer(opts, store, self._routes, self.counters,
                                                     self.log)
             handler = RelayHandler(store, self.counters, self.log, deliverer.wake,
