@@ -119,7 +119,7 @@ def command() -> None:
 @click.option("--max-recipients", type=click.IntRange(1, 100000), default=1000,
               show_default=True, help="Recipients per message (452 4.5.3 above).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
-              default="info", show_default=True)
+              default="info", show_default=True, help="The least severe log lines written.")
 def run(paths: tuple[str, ...], config: tuple[str, ...], listen: str, queue_path: str,
         allow: tuple[str, ...], metrics: str | None, xoauth2_token_file: str | None,
         xoauth2_token_command: str | None, ca_file: str | None, concurrency: int,
@@ -192,7 +192,8 @@ def _ago(seconds: float | None) -> str:
 
 @command.command("status")
 @queue_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: counts, upstreams, dead letters and bounces.")
 def status(queue_path: str, fmt: str) -> None:
     """Queue depth, oldest message, and each upstream's last error in plain words.
 
@@ -255,9 +256,12 @@ def _say(text: str) -> None:
 
 @command.command("list")
 @queue_option
-@click.option("--state", type=click.Choice(["queued", "delivered", "dead"]))
-@click.option("--limit", type=click.IntRange(1), default=100, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--state", type=click.Choice(["queued", "delivered", "dead"]),
+              help="Only messages in this state.")
+@click.option("--limit", type=click.IntRange(1), default=100, show_default=True,
+              help="At most this many messages.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: one object per message.")
 def list_messages(queue_path: str, state: str | None, limit: int, fmt: str) -> None:
     """The messages in the queue, oldest first."""
     messages = _open_queue(queue_path).list(state, limit=limit)

@@ -93,8 +93,13 @@ def summary_lines(result: CheckResult) -> Iterator[Line]:
            (f" in {files} (checked as Synapse {result.version})", "")]
     fixable = sum(1 for d in result.diagnostics
                   if d.fix and d.fix.applicability is Applicability.SAFE and d.fix.edits)
+    unsafe = sum(1 for d in result.diagnostics
+                 if d.fix and d.fix.applicability is Applicability.UNSAFE and d.fix.edits)
     if fixable:
         yield [(f"{fixable} can be fixed with `maildoctor fix`.", "dim")]
+    if unsafe:
+        yield [(f"{unsafe} more with `maildoctor fix --unsafe-fixes` (read each fix first: it "
+                "may change more than the finding).", "dim")]
 
 
 def lines(result: CheckResult) -> Iterator[Line]:
