@@ -10,7 +10,22 @@ against the built-in test server on 127.0.0.1:
 
 Target (issue 3): every scenario diagnosed correctly in <= 2 s.
 
+With ``--postfix`` (as root, Postfix and Dovecot installed): the real-Postfix rows instead,
+against the throwaway Postfix + Dovecot SASL of spec/postfix-recipe.md (tests/infra/postfix.py):
+
+  cram-md5-trap            CRAM-MD5 advertised but failing, PLAIN/LOGIN working (target <= 3 s)
+  cram-md5-trap, wrong pw  the same with a wrong password (a plain "refused")
+  untrusted certificate    STARTTLS to a certificate from a CA this machine does not trust
+                           (target <= 2 s)
+
+each as the whole `maildoctor probe` process against a baseline in the same run, alternating
+which runs first, medians of --rounds: with ``--old REF`` the old way, the same command from
+maildoctor as it was at git REF (extracted with `git archive`, run from this venv), else swaks
+(`--auth CRAM-MD5`, as Synapse picks; `--tls-verify` without the CA; swaks names no cause, and
+without Authen::SASL it cannot even try CRAM-MD5).
+
     .venv/bin/python bench/probe_speed.py [--rounds 3]
+    sudo .venv/bin/python bench/probe_speed.py --postfix [--rounds 5] [--old 4d6c742]
 """
 
 from __future__ import annotations
@@ -84,6 +99,91 @@ def run_swaks(row: Row, port: int, ca: str | None) -> tuple[float, int]:
     return time.perf_counter() - start, code
 
 
+POSTFIX_ROWS = (
+    # name, config changes, trusted CA, words the root cause must contain, target seconds
+    ("cram-md5-trap", {}, True, ("CRAM-MD5", "never falls back"), 3.0),
+    ("cram-md5-trap, wrong password", {"smtp_pass": "wrong"}, True, ("refused",), 3.0),
+    ("untrusted certificate", {}, False, ("certificate", "does not trust"), 2.0),
+)
+
+
+def old_tree(ref: str, into: Path) -> Path:
+    """maildoctor's source as it was at ``ref``, to run the old way side by side."""
+    import io
+    import tarfile
+
+    blob = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "src"], check=True,
+                          capture_output=True, timeout=60).stdout
+    with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
+        tar.extractall(into, filter="data")
+    return into / "src"
+
+
+def postfix_rows(rounds: int, old: str | None) -> int:
+    """The real-Postfix rows: maildoctor and swaks alternated, medians, ratios."""
+    sys.path.insert(0, str(ROOT))
+    from tests.infra.postfix import PostfixServer
+
+    failed = False
+    with tempfile.TemporaryDirectory() as tmp, PostfixServer(cram_md5_trap=True) as trap, \
+            PostfixServer() as plain:
+        env = dict(os.environ)
+        if old:
+            env["PYTHONPATH"] = str(old_tree(old, Path(tmp) / "old"))
+        label = f"old way ({old})" if old else "swaks"
+        print(f"Postfix + Dovecot on 127.0.0.1 (trap: {trap.submission_port}, "
+              f"plain: {plain.submission_port}); {rounds} rounds, order alternated; "
+              f"baseline: {label}")
+        for name, changes, trusted, words, target in POSTFIX_ROWS:
+            pf = plain if name.startswith("untrusted") else trap
+            email = {"smtp_host": pf.host, "smtp_port": pf.submission_port,
+                     "smtp_user": pf.user, "smtp_pass": pf.password, "tlsname": "mail.test",
+                     "notif_from": "Matrix <noreply@example.org>", **changes}
+            cfg = Path(tmp) / "homeserver.yaml"
+            cfg.write_text(json.dumps({"server_name": "example.org",
+                                       "public_baseurl": "https://m.example.org/",
+                                       "email": email}))
+            cmd = [*MAILDOCTOR, "probe", str(cfg), "--format", "json", "--timeout", "10"]
+            if trusted:
+                cmd += ["--ca-file", pf.ca_file]
+            swaks = ["swaks", "--server", pf.host, "--port", str(pf.submission_port),
+                     "--from", "noreply@example.org", "--to", "alice@example.org",
+                     "--quit-after", "RCPT", "--hide-all", "--timeout", str(SWAKS_TIMEOUT),
+                     "--tls", "--auth", "CRAM-MD5", "--auth-user", pf.user,
+                     "--auth-password", str(email["smtp_pass"])]
+            if trusted:
+                swaks += ["--tls-ca-path", pf.ca_file]
+            else:
+                swaks += ["--tls-verify"]
+            baseline = [sys.executable, "-m", "maildoctor", *cmd[len(MAILDOCTOR):]] if old \
+                else swaks
+            ours, theirs, cause = [], [], ""
+            for n in range(rounds):
+                for which in ((0, 1) if n % 2 == 0 else (1, 0)):
+                    start = time.perf_counter()
+                    if which == 0:
+                        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+                        ours.append(time.perf_counter() - start)
+                        try:
+                            cause = json.loads(proc.stdout)["diagnosis"]["root_cause"]
+                        except (json.JSONDecodeError, KeyError):
+                            cause = f"no JSON (exit {proc.returncode})"
+                    else:
+                        subprocess.run(baseline, capture_output=True, env=env,
+                                       timeout=SWAKS_TIMEOUT + 60, stdin=subprocess.DEVNULL)
+                        theirs.append(time.perf_counter() - start)
+            correct = all(w.lower() in cause.lower() for w in words)
+            md, sw = statistics.median(ours), statistics.median(theirs)
+            met = correct and md <= target
+            failed |= not met
+            print(f"  {name:<30} maildoctor {md:5.2f}s (min {min(ours):.2f}, max "
+                  f"{max(ours):.2f}) {'correct' if correct else 'WRONG'}; {label} {sw:5.2f}s; "
+                  f"ratio {md / sw:.2f} ({sw / md:.1f}x faster); target <= {target:g} s: "
+                  f"{'MET' if met else 'MISSED'}")
+            print(f"      {cause[:150]}")
+    return 1 if failed else 0
+
+
 def main() -> int:
     import logging
 
@@ -91,7 +191,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="maildoctor runs per scenario")
     parser.add_argument("--no-swaks", action="store_true")
+    parser.add_argument("--postfix", action="store_true",
+                        help="the real-Postfix rows (root; postfix, dovecot-core, swaks)")
+    parser.add_argument("--old", metavar="REF", help="with --postfix: the baseline is "
+                        "maildoctor at this git ref (the old way), not swaks")
     args = parser.parse_args()
+    if args.postfix:
+        return postfix_rows(args.rounds, args.old)
     have_swaks = shutil.which("swaks") is not None and not args.no_swaks
     if not have_swaks and not args.no_swaks:
         print("swaks not found: run `make system-deps` (apt install swaks)", file=sys.stderr)

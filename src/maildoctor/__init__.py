@@ -35,7 +35,8 @@ included)::
     config                              load, settings, schema/, rules/, check, fix
     providers                           the provider library (data)
     testing, resolver                   the test server; bounded DNS
-    secrets, errors, diagnostics, hosts masking, exceptions, Diagnostic, is_loopback,
+    secrets, printable, errors,         masking, the one sanitizer, exceptions,
+    diagnostics, hosts                  Diagnostic, is_loopback,
     replies, reply_catalogue, meaning,  a reply and what it blames (catalogue of well-known
     causes                              replies), the one cause table
 
@@ -71,8 +72,8 @@ __all__ = [
 ]
 
 _FLOORS: tuple[tuple[str, ...], ...] = (
-    ("secrets", "replies", "reply_catalogue", "meaning", "errors", "causes", "diagnostics",
-     "hosts"),
+    ("secrets", "printable", "replies", "reply_catalogue", "meaning", "errors", "causes",
+     "diagnostics", "hosts"),
     ("testing", "resolver"),
     ("providers",),
     ("config",),

@@ -37,7 +37,11 @@ def parse_reply_line(line: str) -> ReplyLine:
     if len(head) < 3 or not head.isdigit() or not head.isascii():
         raise MalformedLine(line)
     sep = line[3:4]
-    return ReplyLine(int(head), sep != "-", line[4:])
+    # The one boundary where server reply text enters: made printable here, so no reply
+    # can write control sequences to a terminal, a log line or an annotation downstream.
+    from maildoctor.printable import printable
+
+    return ReplyLine(int(head), sep != "-", printable(line[4:]))
 
 
 _ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")

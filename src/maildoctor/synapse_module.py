@@ -92,7 +92,9 @@ def config_paths_from_argv(argv: Sequence[str]) -> tuple[str, ...]:
 def _one_line(text: str) -> str:
     """One log line: newlines folded, control characters shown as escapes."""
     folded = " ".join(str(text).split())
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in folded)
+    from maildoctor.printable import printable
+
+    return printable(folded)
 
 
 class MailDoctor:

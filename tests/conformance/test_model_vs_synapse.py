@@ -60,6 +60,9 @@ EXTRA: dict[str, Row] = {
     "name-mismatch": Row("name-mismatch-starttls", AUTH, "", trusted=True),
 }
 
+# Scenarios whose refusal holds for every recipient: probed without --to too.
+WITHOUT_TO = ("sender-rejected-at-rcpt", "greylisted", "smtp-auth-disabled", "sender-rejected")
+
 CASES = {**{f"observed:{k}": v for k, v in ROWS.items()}, **EXTRA,
          **{f"scenario:{k}": v for k, v in SCENARIO_ROWS.items()}}
 
@@ -83,6 +86,10 @@ def test_model_predicts_what_synapse_does(name: str, tmp_path: Path,
         # sends DATA, so a server that refuses only the message body is out of its sight.)
         predicted = probe_config([str(cfg)], ProbeOptions(timeout=3.0, ca_file=ca,
                                                           to="alice@example.org")).outcome
+        # Without --to (RCPT TO the sender itself) the prediction must hold as well when the
+        # refusal is about something every mail shares (the sender, greylisting, the login).
+        alone = probe_config([str(cfg)], ProbeOptions(timeout=3.0, ca_file=ca)).outcome \
+            if row.server in WITHOUT_TO else None
         env = {"SSL_CERT_FILE": ca} if ca else {}
         with synapse_harness.run(block, env=env) as run:
             if run.no_start is not None:
@@ -102,6 +109,8 @@ def test_model_predicts_what_synapse_does(name: str, tmp_path: Path,
     if row.kind:  # what the scenario list says Synapse does
         assert (row.kind, predicted.kind) == (actual.kind, actual.kind), (predicted, actual)
     assert predicted.kind == actual.kind, (predicted, actual)
+    if alone is not None:
+        assert (alone.kind, alone.exception) == (actual.kind, actual.exception), (alone, actual)
     if actual.kind == "error":
         assert predicted.exception == actual.exception, (predicted, actual)
         assert predicted.message.splitlines()[0] == actual.message.splitlines()[0], \

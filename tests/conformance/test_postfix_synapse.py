@@ -25,6 +25,10 @@ ROWS: dict[str, tuple[str, dict[str, Any], str]] = {
     "implicit-tls-works": ("postfix", {"port": "smtps", "force_tls": True}, "ok"),
     "implicit-tls-without-force-tls": ("postfix", {"port": "smtps"}, "hang"),
     "cram-md5-trap": ("postfix_cram_trap", {}, "error"),
+    # reject_sender_login_mismatch, answered at RCPT (smtpd_delay_reject = yes)
+    "sender-not-owned": ("postfix", {"port": "rules"}, "error"),
+    "sender-owned": ("postfix", {"port": "rules", "notif_from": "M <synapse@example.org>"},
+                     "ok"),
 }
 
 
@@ -35,7 +39,8 @@ def test_model_matches_synapse_against_postfix(name: str, tmp_path: Path,
     fixture, changes, expected = ROWS[name]
     pf = request.getfixturevalue(fixture)
     changes = dict(changes)
-    port = pf.smtps_port if changes.pop("port", None) == "smtps" else pf.submission_port
+    port = {"smtps": pf.smtps_port, "rules": pf.sender_rules_port}.get(
+        changes.pop("port", None), pf.submission_port)
     block: dict[str, Any] = {"smtp_host": pf.host, "smtp_port": port, "smtp_user": pf.user,
                              "smtp_pass": pf.password, "tlsname": "mail.test",
                              "notif_from": "Matrix <noreply@example.org>", **changes}
@@ -44,6 +49,9 @@ def test_model_matches_synapse_against_postfix(name: str, tmp_path: Path,
     cfg.write_text(yaml.safe_dump({"server_name": "example.org", "email": block}))
     predicted = probe_config([str(cfg)], ProbeOptions(timeout=10, ca_file=pf.ca_file,
                                                       to="alice@example.org")).outcome
+    # Without --to the probe asks RCPT TO for the sender itself: the same prediction.
+    alone = probe_config([str(cfg)], ProbeOptions(timeout=10, ca_file=pf.ca_file)).outcome
+    assert alone.kind == predicted.kind, (alone, predicted)
     with synapse_harness.run(block, env={"SSL_CERT_FILE": pf.ca_file}) as run:
         actual = run.no_start or run.request_registration_mail("alice@example.org",
                                                                timeout=12.0)

@@ -28,6 +28,9 @@ CASES: list[tuple[str, list[str]]] = [
     ("sender-rejected.log", ["sender-rejected"]),
     ("ses-not-verified.log", ["sender-rejected"]),
     ("recipient-rejected.log", ["recipient-rejected"]),
+    # Postfix's sender rule at RCPT and greylisting: read by the reply's words, not the stage
+    ("sender-rejected-at-rcpt.log", ["sender-rejected"]),
+    ("greylisted.log", ["greylisted"]),
     ("ehlo-required.log", ["ehlo-required"]),
     ("not-smtp.log", ["not-smtp"]),
     ("non-ascii.log", ["non-ascii-address"]),

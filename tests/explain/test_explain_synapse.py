@@ -38,6 +38,8 @@ CASES: dict[str, tuple[str | None, dict[str, Any], list[str], list[str] | None]]
                      ["tls-required"], None),
     "sender-rejected": ("sender-rejected", AUTH, ["sender-rejected"], None),
     "recipient-rejected": ("recipient-rejected", AUTH, ["recipient-rejected"], None),
+    "sender-rejected-at-rcpt": ("sender-rejected-at-rcpt", AUTH, ["sender-rejected"], None),
+    "greylisted": ("greylisted", AUTH, ["greylisted"], None),
     "untrusted-starttls": ("untrusted-cert-starttls", AUTH, ["hang"], None),
     "implicit-tls-port": ("implicit-tls", AUTH, ["hang"], None),
     "password-without-user": ("works", {"smtp_pass": "s3cret"}, ["pass-without-user"],

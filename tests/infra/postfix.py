@@ -50,6 +50,7 @@ from tests.postfix.files import (
     dovecot_conf,
     main_cf,
     master_cf,
+    sender_logins,
     users_file,
 )
 
@@ -202,6 +203,7 @@ class PostfixServer:
         self.password = PASSWORD
         self.submission_port = 0
         self.smtps_port = 0
+        self.sender_rules_port = 0  # submission with reject_sender_login_mismatch
         self.start_seconds = 0.0
         self.root = Path()
         self.ca_file = ""
@@ -277,6 +279,7 @@ class PostfixServer:
             prepare_mailbox(r, self.mailbox, cert)
         _write(r / "etc" / "main.cf", main_cf(r, self.mailbox))
         _write(r / "etc" / "sink.regexp", "/./ inbox/\n")
+        _write(r / "etc" / "sender_logins", sender_logins())
         _write(r / "dv" / "dovecot.conf", dovecot_conf(r, self.cram_md5_trap, self.mailbox))
         _write(r / "dv" / "users", users_file(self.cram_md5_trap, self.mailbox is not None))
         (r / "dv" / "users").chmod(0o600)
@@ -297,9 +300,10 @@ class PostfixServer:
     def _start_postfix(self) -> None:
         etc = str(self.root / "etc")
         for _attempt in range(3):  # another process may grab a port between pick and bind
-            self.submission_port, self.smtps_port = _free_ports(2)
+            self.submission_port, self.smtps_port, self.sender_rules_port = _free_ports(3)
             _write(self.root / "etc" / "master.cf",
-                   master_cf(self.host, self.submission_port, self.smtps_port))
+                   master_cf(self.host, self.submission_port, self.smtps_port,
+                             self.sender_rules_port, self.root))
             code, output = _run([POSTFIX, "-c", etc, "start"], timeout=self.start_timeout)
             if code == 0:
                 break

@@ -114,7 +114,20 @@ postlog   unix-dgram n - n - 1 postlogd
 """
 
 
-def master_cf(host: str, submission_port: int, smtps_port: int) -> str:
+def master_cf(host: str, submission_port: int, smtps_port: int, sender_rules_port: int = 0,
+              root: Path | None = None) -> str:
+    """``sender_rules_port``: a second submission port that enforces who may send as whom
+    (``reject_sender_login_mismatch`` over ``etc/sender_logins``); with Postfix's default
+    ``smtpd_delay_reject = yes`` it answers RCPT TO, not MAIL FROM."""
+    rules = "" if not sender_rules_port else f"""\
+{host}:{sender_rules_port} inet n - n - - smtpd
+  -o syslog_name=postfix/submission-rules
+  -o smtpd_tls_security_level=encrypt
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_tls_auth_only=yes
+  -o smtpd_sender_login_maps=texthash:{root}/etc/sender_logins
+  -o smtpd_sender_restrictions=reject_sender_login_mismatch
+"""
     return MASTER_SERVICES + f"""\
 {host}:{submission_port} inet n - n - - smtpd
   -o syslog_name=postfix/submission
@@ -125,7 +138,12 @@ def master_cf(host: str, submission_port: int, smtps_port: int) -> str:
   -o syslog_name=postfix/smtps
   -o smtpd_tls_wrappermode=yes
   -o smtpd_sasl_auth_enable=yes
-"""
+""" + rules
+
+
+def sender_logins() -> str:
+    """Who owns which sender address: the test login owns only its own address."""
+    return f"{USER} {USER}\n"
 
 
 def dovecot_conf(root: Path, cram_md5_trap: bool, mailbox: Mailbox | None = None) -> str:

@@ -88,6 +88,43 @@ def test_implicit_tls_port_without_force_tls(postfix: Any, tmp_path: Path) -> No
     assert run.diagnosis.key == "email.force_tls" and run.diagnosis.value is True
 
 
+@pytest.mark.parametrize("to", [None, "alice@example.org"])
+def test_sender_not_owned_is_refused_at_rcpt(postfix: Any, tmp_path: Path,
+                                             to: str | None) -> None:
+    """reject_sender_login_mismatch: Postfix answers RCPT (smtpd_delay_reject = yes), with
+    its own words; the key to change is notif_from, with or without --to."""
+    run = probe(postfix, tmp_path, block(postfix, smtp_port=postfix.sender_rules_port), to=to)
+    facts = run.report.facts
+    assert facts.mail is not None and facts.mail.code == 250
+    refused = facts.rcpt if to else facts.rcpt_self
+    assert refused is not None and refused.code == 553
+    assert "Sender address rejected: not owned by user" in refused.text
+    assert run.diagnosis.key == "email.notif_from", run.diagnosis
+    assert run.diagnosis.cause_id == "postfix-sender-login-mismatch"
+    assert run.outcome.kind == "error" and run.outcome.stage == "rcpt"
+
+
+def test_owned_sender_passes_the_login_rule(postfix: Any, tmp_path: Path) -> None:
+    run = probe(postfix, tmp_path, block(postfix, smtp_port=postfix.sender_rules_port,
+                                         notif_from="Matrix <synapse@example.org>"))
+    assert run.diagnosis.ok, run.diagnosis
+    assert run.report.facts.rcpt_self is not None and run.report.facts.rcpt_self.code == 250
+
+
+def test_send_names_notif_from_for_a_sender_refused_at_rcpt(postfix: Any,
+                                                            tmp_path: Path) -> None:
+    cfg = tmp_path / "homeserver.yaml"
+    cfg.write_text(yaml.safe_dump({"server_name": "example.org", "report_stats": False,
+                                   "public_baseurl": "https://matrix.example.org/",
+                                   "email": block(postfix,
+                                                  smtp_port=postfix.sender_rules_port)}))
+    result = CliRunner(env={"SSL_CERT_FILE": postfix.ca_file}).invoke(
+        cli, ["send", str(cfg), "--to", "alice@example.org", "--ca-file", postfix.ca_file])
+    assert result.exit_code == 1, result.output
+    assert "what the reply blames: sender" in result.output
+    assert "notif_from" in result.output.split("fix:", 1)[1]
+
+
 def test_cram_md5_trap(postfix_cram_trap: Any, tmp_path: Path) -> None:
     run = probe(postfix_cram_trap, tmp_path, block(postfix_cram_trap))
     assert run.outcome.kind == "error" and run.outcome.exception == AUTH_DECLINED

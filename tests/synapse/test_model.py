@@ -326,7 +326,8 @@ ROWS = [
         notif_from=""),
     row("S-notif-from-missing", ("no-start", "synapse.config._base.ConfigError",
                                  "Password reset emails are enabled on this homeserver due to "
-                                 "a partial"), notif_from=None),
+                                 "a partial\n'email' block. However, the following required "
+                                 "keys are missing:\n    email.notif_from"), notif_from=None),
     row("S-numeric-user", ("no-start", "AttributeError",
                            "'int' object has no attribute 'encode'"), smtp_user=42),
 ]

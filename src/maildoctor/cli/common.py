@@ -116,8 +116,10 @@ def resolve_paths(paths: tuple[str, ...], config: tuple[str, ...]) -> list[str]:
     else:
         all_paths = [*paths, *config]
     if not all_paths:
+        sub = ctx.command_path.split(" ", 1)[1] if ctx and " " in ctx.command_path else "check"
+        name = f"maildoctor {sub}"
         raise click.UsageError("give the config file(s) Synapse uses, e.g. "
-                               "`maildoctor check /etc/matrix-synapse/homeserver.yaml`")
+                               f"`{name} /etc/matrix-synapse/homeserver.yaml`")
     return all_paths
 
 

@@ -58,7 +58,10 @@ def _config(paths: tuple[str, ...]) -> tuple[Any, Any]:
 
 
 def _text(items: list[Any], source: str, lines: int, config: bool, color: bool | None) -> None:
+    from maildoctor.printable import printable_lines
+
     def out(text: str = "", **style: Any) -> None:
+        text = printable_lines(text)  # log lines may carry terminal control sequences
         click.echo(click.style(text, **style) if style else text, color=color)
 
     if not items:

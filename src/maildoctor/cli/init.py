@@ -52,9 +52,14 @@ def command(provider_name: str | None, region: str | None, user: str | None,
         raise click.UsageError("give --provider NAME (see `maildoctor providers`)")
     provider = get_provider(provider_name)
     if provider is None:
-        raise click.BadParameter(
-            f"unknown provider {provider_name!r}; known: {', '.join(load_providers())}",
-            param_hint="--provider")
+        import difflib
+
+        known = list(load_providers())
+        close = difflib.get_close_matches(provider_name.lower(), known, n=1, cutoff=0.6)
+        hint = (f"; did you mean {close[0]!r}?" if close else
+                f"; known: {', '.join(known)} (`maildoctor providers` describes them)")
+        raise click.BadParameter(f"unknown provider {provider_name!r}{hint}",
+                                 param_hint="--provider")
     if user and not provider.auth:
         click.echo(f"note: {provider.name} takes mail without a login; --user ignored", err=True)
     if user and provider.fixed_user:

@@ -27,7 +27,7 @@ MARK = {"ok": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red"),
 @click.option("--to", metavar="ADDRESS", help="Also test RCPT TO for this recipient (no mail "
               "is sent: the probe never sends DATA).")
 @click.option("--timeout", type=click.FloatRange(0.1, 300), default=10.0, show_default=True,
-              help="Seconds to wait for any single step.")
+              help="Seconds to wait for each step (a reply, a handshake).")
 @click.option("--ca-file", type=click.Path(exists=True, dir_okay=False),
               help="Also trust this CA (what SSL_CERT_FILE would do for Synapse).")
 @click.option("--all-mechanisms", is_flag=True,

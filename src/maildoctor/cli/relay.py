@@ -119,7 +119,7 @@ def command() -> None:
 @click.option("--max-recipients", type=click.IntRange(1, 100000), default=1000,
               show_default=True, help="Recipients per message (452 4.5.3 above).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
-              default="info", show_default=True)
+              default="info", show_default=True, help="The least severe log lines written.")
 def run(paths: tuple[str, ...], config: tuple[str, ...], listen: str, queue_path: str,
         allow: tuple[str, ...], metrics: str | None, xoauth2_token_file: str | None,
         xoauth2_token_command: str | None, ca_file: str | None, concurrency: int,
@@ -192,7 +192,8 @@ def _ago(seconds: float | None) -> str:
 
 @command.command("status")
 @queue_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: counts, upstreams, dead letters and bounces.")
 def status(queue_path: str, fmt: str) -> None:
     """Queue depth, oldest message, and each upstream's last error in plain words.
 
@@ -212,9 +213,9 @@ def status(queue_path: str, fmt: str) -> None:
             "dead": [m.to_json() for m in dead],
             "bounces": [m.to_json() for m in bounces]}, indent=2))
         sys.exit(ExitStatus.OK if healthy else ExitStatus.PROBLEMS)
-    click.echo(f"queue {queue_path}")
+    _say(f"queue {queue_path}")
     age = f" (oldest accepted {_ago(oldest)})" if oldest is not None else ""
-    click.echo(f"  queued {counts['queued']}{age}, delivered {counts['delivered']}, "
+    _say(f"  queued {counts['queued']}{age}, delivered {counts['delivered']}, "
                f"dead {counts['dead']}")
     with_roles = sum(1 for up in upstreams if up.role) > 1
     for up in upstreams:
@@ -222,34 +223,45 @@ def status(queue_path: str, fmt: str) -> None:
         if up.failing:
             since = _ago(now - up.error_at) if up.error_at else "?"
             last_ok = _ago(now - up.ok_at) if up.ok_at else "never"
-            click.echo(f"upstream {up.upstream}{role}: FAILING (last error {since}, last "
+            _say(f"upstream {up.upstream}{role}: FAILING (last error {since}, last "
                        f"delivery {last_ok})")
-            click.echo(f"  cause: {up.last_error}")
+            _say(f"  cause: {up.last_error}")
             if up.last_fix:
-                click.echo(f"  fix:   {up.last_fix}")
+                _say(f"  fix:   {up.last_fix}")
         else:
-            click.echo(f"upstream {up.upstream}{role}: ok (last delivery "
+            _say(f"upstream {up.upstream}{role}: ok (last delivery "
                        f"{_ago(now - up.ok_at) if up.ok_at else 'never'}"
                        f"{f', {up.delivered} delivered' if with_roles else ''})")
     if dead:
-        click.echo("dead letters (`maildoctor relay retry ID` sends one again):")
+        _say("dead letters (`maildoctor relay retry ID` sends one again):")
         for m in dead:
-            click.echo(f"  #{m.id} {m.message_id or '(no Message-ID)'} to "
+            _say(f"  #{m.id} {m.message_id or '(no Message-ID)'} to "
                        f"{', '.join(m.recipients)}: {m.last_error}")
     if bounces:
-        click.echo("refused recipients (the others got the mail):")
+        _say("refused recipients (the others got the mail):")
         for m in bounces:
             for recipient, reply in m.refused.items():
-                click.echo(f"  #{m.id} {m.message_id or '(no Message-ID)'} <{recipient}>: "
+                _say(f"  #{m.id} {m.message_id or '(no Message-ID)'} <{recipient}>: "
                            f"{reply}")
     sys.exit(ExitStatus.OK if healthy else ExitStatus.PROBLEMS)
 
 
+def _say(text: str) -> None:
+    """One line of status or list output: queue contents (server replies, Message-IDs and
+    addresses from Synapse's mails) made printable first."""
+    from maildoctor.printable import printable
+
+    click.echo(printable(text))
+
+
 @command.command("list")
 @queue_option
-@click.option("--state", type=click.Choice(["queued", "delivered", "dead"]))
-@click.option("--limit", type=click.IntRange(1), default=100, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--state", type=click.Choice(["queued", "delivered", "dead"]),
+              help="Only messages in this state.")
+@click.option("--limit", type=click.IntRange(1), default=100, show_default=True,
+              help="At most this many messages.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: one object per message.")
 def list_messages(queue_path: str, state: str | None, limit: int, fmt: str) -> None:
     """The messages in the queue, oldest first."""
     messages = _open_queue(queue_path).list(state, limit=limit)
@@ -258,7 +270,7 @@ def list_messages(queue_path: str, state: str | None, limit: int, fmt: str) -> N
         return
     for m in messages:
         extra = f" ({m.attempts} attempts) {m.last_error}" if m.last_error else ""
-        click.echo(f"#{m.id} {m.state:<9} {m.message_id or '-'} {m.sender or '<>'} -> "
+        _say(f"#{m.id} {m.state:<9} {m.message_id or '-'} {m.sender or '<>'} -> "
                    f"{', '.join(m.recipients)}{extra}")
 
 

@@ -43,7 +43,7 @@ KINDS = ("test", "password-reset", "registration", "add-threepid", "already-in-u
               "errors). synapse: Twisted configured exactly as Synapse (reproduces its hangs, "
               "under a watchdog; needs maildoctor[twisted]).")
 @click.option("--dry-run", is_flag=True, help="Build the mail but do not send it.")
-@click.option("--output", type=click.Path(dir_okay=False, writable=True),
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
               help="Write the mail as .eml (with --dry-run, or as a copy of what is sent).")
 @click.option("--correct-headers", is_flag=True,
               help="Write a standard From header where Synapse's would be malformed "
@@ -51,9 +51,14 @@ KINDS = ("test", "password-reset", "registration", "add-threepid", "already-in-u
 @click.option("--ca-file", type=click.Path(exists=True, dir_okay=False),
               help="Also trust this CA (what SSL_CERT_FILE would do for Synapse).")
 @click.option("--timeout", type=click.FloatRange(0.1, 600), default=30.0, show_default=True,
-              help="native: seconds per step; synapse: the watchdog for the whole send.")
+              help="Seconds to wait for each step (the connection, each reply); native engine.")
+@click.option("--watchdog", type=click.FloatRange(1, 3600), default=60.0, show_default=True,
+              help="Seconds before the whole send counts as a hang; synapse engine (Twisted, "
+              "like Synapse, has no timeout of its own).")
 @click.option("--force", is_flag=True, help="Send even when check reports errors.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: what was sent (or built), the reply, the timings.")
+@click.option("--color/--no-color", default=None, help="Force colours on or off.")
 @click.option("--imap", "imap", metavar="HOST[:PORT]",
               help="Round trip: wait for the mail in this IMAP mailbox (IMAPS, port 993 by "
               "default) and report its folder, Authentication-Results, DKIM and links.")
@@ -73,7 +78,8 @@ KINDS = ("test", "password-reset", "registration", "add-threepid", "already-in-u
 @click.option("--no-links", is_flag=True, help="Do not check the links in the received mail.")
 def command(paths: tuple[str, ...], config: tuple[str, ...], to: str, kind: str, engine: str,
             dry_run: bool, output: str | None, correct_headers: bool, ca_file: str | None,
-            timeout: float, force: bool, fmt: str, imap: str | None, imap_user: str | None,
+            timeout: float, watchdog: float, force: bool, fmt: str, color: bool | None,
+            imap: str | None, imap_user: str | None,
             imap_password_file: str | None, imap_plain: bool, imap_ca_file: str | None,
             wait: float, keep: bool, resolver: str | None, no_links: bool) -> None:
     """Send one of Synapse's mails with the config's settings, and report what happened.
@@ -100,8 +106,12 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str, kind: str,
         trip = round_trip_options(imap, imap_user or to, imap_password_file, imap_plain,
                                   imap_ca_file or ca_file, wait, keep, resolver, not no_links,
                                   timeout)
+    from maildoctor.config.sending import sending_settings
+    from maildoctor.config.settings import email_block
+
     try:
         result = check(resolve_paths(paths, config))
+        settings = sending_settings(result.config)  # one loader, one set of limits
     except ConfigLoadError as exc:
         fail_unusable(exc, fmt)
     errors = [d for d in result.diagnostics if d.severity is Severity.ERROR]
@@ -116,7 +126,6 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str, kind: str,
                    err=True)
         sys.exit(ExitStatus.PROBLEMS)
     merged = result.config.merged
-    settings = result.settings
     probe_hint = ("run `maildoctor probe "
                   f"{shlex.join(resolve_paths(paths, config))}` for the cause")
     try:
@@ -124,7 +133,7 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str, kind: str,
         built = build_message(
             kind, settings, to=to, server_name=str(merged.get("server_name", "localhost")),
             public_baseurl=merged.get("public_baseurl"),
-            subjects=(merged.get("email") or {}).get("subjects"), templates=templates,
+            subjects=email_block(merged).get("subjects"), templates=templates,
             correct_headers=correct_headers)
     except MaildoctorError as exc:
         click.echo(f"maildoctor: cannot build the mail: {exc}", err=True)
@@ -141,11 +150,11 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str, kind: str,
                             "subject": built.subject, "bytes": len(data)}
     if dry_run:
         info["sent"] = False
-        _report(info, fmt, output)
+        _report(info, fmt, output, color)
         sys.exit(ExitStatus.OK)
     started = time.monotonic()
     if engine == "synapse":
-        ok = _send_synapse(settings, built.envelope_from, built.envelope_to, data, timeout,
+        ok = _send_synapse(settings, built.envelope_from, built.envelope_to, data, watchdog,
                            ca_file, info)
     else:
         ok = _send_native(settings, built.envelope_from, built.envelope_to, data, timeout,
@@ -159,16 +168,16 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str, kind: str,
         from maildoctor.roundtrip.run import round_trip
 
         if fmt == "text":
-            _report(info, fmt, output)
+            _report(info, fmt, output, color)
         got = round_trip(built.message_id, trip, public_baseurl=merged.get("public_baseurl"),
                          sent_at=started)
         info["round_trip"] = got.as_dict()
         if fmt == "json":
-            _report(info, fmt, output)
+            _report(info, fmt, output, color)
         else:
             report_round_trip(got, trip)
         sys.exit(ExitStatus.OK if got.ok else ExitStatus.PROBLEMS)
-    _report(info, fmt, output)
+    _report(info, fmt, output, color)
     sys.exit(ExitStatus.OK if ok else ExitStatus.PROBLEMS)
 
 
@@ -218,14 +227,17 @@ def _send_synapse(settings: Any, sender: str, to: str, data: bytes, timeout: flo
     return res.kind == "ok"
 
 
-def _report(info: dict[str, Any], fmt: str, output: str | None) -> None:
+def _report(info: dict[str, Any], fmt: str, output: str | None,
+            color: bool | None = None) -> None:
     if fmt == "json":
         json.dump(info, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
         return
     state = "built (not sent)" if not info.get("sent") and "seconds" not in info else (
         "sent" if info.get("sent") else "NOT sent")
-    click.echo(f"{info['kind']} mail {state} ({info['engine']} engine)")
+    fg = "green" if info.get("sent") else ("red" if "seconds" in info else None)
+    click.echo(click.style(f"{info['kind']} mail {state}", fg=fg, bold=True)
+               + f" ({info['engine']} engine)", color=color)
     click.echo(f"  Message-ID: {info['message_id']}")
     click.echo(f"  From: {info['from']}  To: {info['to']}")
     click.echo(f"  Subject: {info['subject']}")
@@ -238,7 +250,7 @@ def _report(info: dict[str, Any], fmt: str, output: str | None) -> None:
     elif info.get("error"):
         click.echo(f"  error: {info['error']}")
     if info.get("blames"):
-        click.echo(f"  the reply blames: the {info['blames']}")
+        click.echo(f"  what the reply blames: {info['blames']}")
     if info.get("fix"):
         click.echo(f"  fix: {info['fix']}")
     if "seconds" in info:

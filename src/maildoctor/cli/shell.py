@@ -18,7 +18,7 @@ from maildoctor.cli.common import (
     resolve_paths,
 )
 from maildoctor.cli.exit_status import ExitStatus
-from maildoctor.config.settings import settings_from_config
+from maildoctor.config.sending import sending_settings
 from maildoctor.smtp.interactive import ShellOptions, run_shell
 
 
@@ -44,7 +44,7 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], timeout: float,
     from maildoctor.errors import ConfigLoadError
 
     try:
-        settings = settings_from_config(load(resolve_paths(paths, config)).merged)
+        settings = sending_settings(load(resolve_paths(paths, config)))
     except ConfigLoadError as exc:
         fail_unusable(exc)
 

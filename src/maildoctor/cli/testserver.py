@@ -193,8 +193,11 @@ def _write_ready_file(path: str, port: int) -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True,
               help="Port to listen on (0: any free port).")
 @click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host.")
-@click.option("--tls", type=click.Choice(TLS_MODES), default="plain", show_default=True)
-@click.option("--cert", type=click.Choice(CERT_KINDS), default="trusted", show_default=True)
+@click.option("--tls", type=click.Choice(TLS_MODES), default="plain", show_default=True,
+              help="plain, STARTTLS offered, or TLS from the first byte (port 465 style).")
+@click.option("--cert", type=click.Choice(CERT_KINDS), default="trusted", show_default=True,
+              help="The certificate: from the CA printed at start, an unknown CA, "
+              "self-signed, or expired.")
 @click.option("--cert-name", "cert_names", multiple=True, metavar="NAME",
               help="Certificate name (repeatable). Default: localhost, 127.0.0.1, mail.test.")
 @click.option("--mech", "mechanisms", multiple=True, type=click.Choice(MECHANISMS,

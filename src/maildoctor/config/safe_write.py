@@ -21,12 +21,25 @@ class FixError(ConfigLoadError):
 
 
 def file_digest(path: str) -> str | None:
-    """SHA-256 of the file's bytes, or None when there is no such file."""
+    """SHA-256 of the file's bytes, or None when there is no such file. Only a regular file
+    of a config's size is read (a device like /dev/zero would never end)."""
+    import stat
+
+    from maildoctor.config.load import MAX_FILE_BYTES
+
     try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise FixError("not a regular file", file=path)
+        if st.st_size > MAX_FILE_BYTES:
+            raise FixError(f"file is {st.st_size:,} bytes; maildoctor reads config files up "
+                           f"to {MAX_FILE_BYTES:,} bytes", file=path)
         with open(path, "rb") as fh:
             return hashlib.file_digest(fh, "sha256").hexdigest()
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise FixError(f"cannot read: {exc.strerror or exc}", file=path) from exc
 
 
 def _free_backup_name(base: str) -> tuple[str, int]:

@@ -29,16 +29,9 @@ MAX_LABEL = 120
 def printable(text: object, limit: int = MAX_LABEL) -> str:
     """``text`` with every non-printable character (controls, bidi overrides, line breaks)
     written as an escape, cut to ``limit`` characters."""
-    out = []
-    for ch in str(text):
-        if ch.isprintable():
-            out.append(ch)
-        elif ord(ch) < 0x100:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(f"\\u{ord(ch):04x}" if ord(ch) < 0x10000 else f"\\U{ord(ch):08x}")
-    shown = "".join(out)
-    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+    from maildoctor.printable import printable as one_sanitizer
+
+    return one_sanitizer(text, limit, cut="...")
 
 
 def _timestamp(iso: str) -> float | None:

@@ -160,7 +160,9 @@ def find(given: str | None, places: Sequence[Place] | None = None
 
 def printable(text: str) -> str:
     """Another process's words, with control characters shown as escapes."""
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+    from maildoctor.printable import printable as one_sanitizer
+
+    return one_sanitizer(text)
 
 
 def _str(value: Any) -> str | None:

@@ -54,9 +54,12 @@ def translate(exc: BaseException, stage: str, where: Where,
     ``detail`` names the sub-step (the AUTH mechanism) when the stage alone is too vague.
     """
     server = f"{where.host}:{where.port}"
+    from maildoctor.printable import printable_lines
+
     built = _translate(exc, stage, where, server, timeout, detail)
-    built.message = where.redact(built.message)
-    built.reply = where.redact(built.reply)
+    # The one boundary for aiosmtplib's errors: the server's words made printable here.
+    built.message = printable_lines(where.redact(built.message))
+    built.reply = printable_lines(where.redact(built.reply))
     built.args = (built.message,)
     return built
 

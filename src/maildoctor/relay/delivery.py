@@ -241,7 +241,7 @@ class Deliverer:
                                                    message.data)
             except errors.SMTPFailure as failure:
                 why = explain(failure)
-                throttled = is_throttling(failure.code, failure.reply or failure.message)
+                throttled = is_throttling(failure)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a bug must not kill the relay or lose the message

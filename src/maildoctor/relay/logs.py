@@ -12,6 +12,8 @@ import logging
 import time
 from collections.abc import Callable
 
+from maildoctor.printable import printable
+
 LOGGER = logging.getLogger("maildoctor.relay")
 
 _BARE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -24,7 +26,7 @@ def quote(value: object) -> str:
     if text and all(ch in _BARE for ch in text):
         return text
     escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+    return f'"{printable(escaped)}"'
 
 
 def line(event: str, **fields: object) -> str:

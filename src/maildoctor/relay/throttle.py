@@ -6,44 +6,47 @@ providers lengthen the block when hammered). So a throttling reply slows the who
 one connection at a time, a growing pause between mails, and back to full speed step by step
 after mails go through again (additive decrease of the pause, like TCP after a loss).
 
-The replies, as the providers document them (only the code and enhanced status matter; the
-text is matched only where the code alone would be ambiguous):
+Which replies count (the server's words are read through the shared reply model,
+``maildoctor.meaning``, whose catalogue lists the providers' own rate-limit replies in
+``providers/data/replies/rate-limits.yaml``):
 
-- ``421`` at any stage: "service not available, closing channel", what Postfix's
-  ``smtpd_client_connection_rate_limit`` and most providers send when overloaded;
-- ``450 4.7.x`` / ``451 4.7.x`` / ``454 4.7.0``: a policy deferral (Microsoft's
-  ``451 4.7.500 Server busy``, ``454 4.7.0 Temporary authentication failure`` of Gmail when
-  logins come too fast);
-- Gmail's ``421 4.7.28`` and ``450 4.2.1 ... receiving mail at a rate that prevents
-  additional messages``, ``4.7.0 ... Try again later, closing connection``;
-- Microsoft's ``4.7.66`` (too many connections) and ``4.3.2 ... too many concurrent``.
+- ``421`` at any stage: "service not available, closing channel", what Postfix's anvil
+  limits and most providers send when overloaded or limiting a client;
+- any temporary reply whose meaning blames a rate limit: Gmail's ``421 4.7.28``,
+  ``450 4.2.1 ... receiving mail at a rate``, ``454 4.7.0 Too many login attempts``,
+  Microsoft's ``451 4.7.500 Server busy``, and the words "rate", "too many", "throttl"...;
+- ``450``/``451``/``454`` with an enhanced status ``4.7.x`` (a policy deferral) that the reply
+  itself does not pin on another input (a greylisting, the sender, the client's host...).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-_STATUS = re.compile(r"\b4\.(\d{1,3})\.(\d{1,3})\b")
-_RATE_WORDS = re.compile(r"rate|too many|too fast|try again later|throttl|busy|concurren",
-                         re.IGNORECASE)
+from maildoctor import errors
+from maildoctor.meaning import classify
+from maildoctor.replies import Blame
+
+_OTHER_CAUSE_STAGES = frozenset({"connect", "greeting", "ehlo", "starttls", "tls"})
 
 
-def is_throttling(code: int | None, reply: str) -> bool:
-    """True when ``code`` / ``reply`` (the server's words) say the account is sending too
-    fast, or the server is too busy for it, rather than something about this one mail."""
-    if code is None or not 400 <= code < 500:
+def is_throttling(failure: errors.SMTPFailure) -> bool:
+    """True when the server's reply in ``failure`` says the account (or this client) is
+    sending too fast, or the server is too busy for it, rather than something about this
+    one mail."""
+    reply = failure.server_reply
+    if reply is None or not reply.transient:
         return False
-    if code == 421:
+    if reply.code == 421:
         return True
-    status = _STATUS.search(reply)
-    if status is not None:
-        subject, detail = int(status.group(1)), int(status.group(2))
-        if subject == 7 and code in (450, 451, 454):
-            return True
-        if (subject, detail) in ((2, 1), (3, 2)) and _RATE_WORDS.search(reply):
-            return True
-    return bool(code in (450, 451) and _RATE_WORDS.search(reply) and "rate" in reply.lower())
+    # No stage: only the reply's own evidence decides, never the place it arrived at.
+    meaning = classify(reply)
+    if meaning.blame is Blame.RATE_LIMIT:
+        return True
+    enhanced = reply.enhanced
+    return (reply.code in (450, 451, 454) and enhanced is not None and enhanced.subject == 7
+            and meaning.blame in (Blame.UNKNOWN, Blame.SERVER)
+            and failure.stage not in _OTHER_CAUSE_STAGES)
 
 
 @dataclass

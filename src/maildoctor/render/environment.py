@@ -13,7 +13,9 @@ from maildoctor.config.environment import Environment
 
 def printable(text: object) -> str:
     """``text`` with control and other non-printable characters shown as escapes."""
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in str(text))
+    from maildoctor.printable import printable as one_sanitizer
+
+    return one_sanitizer(text)
 
 
 def _versions(env: Environment) -> str:

@@ -12,7 +12,11 @@ LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "n
 
 
 def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """Annotation text: untrusted parts (config values, server words) made printable, line
+    breaks kept as GitHub's own escapes."""
+    from maildoctor.printable import printable_lines
+
+    return printable_lines(text.replace("%", "%25").replace("\r", "%0D")).replace("\n", "%0A")
 
 
 def _escape_prop(text: str) -> str:

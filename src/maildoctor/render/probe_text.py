@@ -10,9 +10,18 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
+from rich.text import Text as RichText
 
 from maildoctor.diagnostics import Severity
+from maildoctor.printable import printable_lines
+
+
+class Text(RichText):
+    """rich's Text with its words made printable: what the probe shows comes from servers
+    and configs, and may carry terminal control sequences (never markup: Text is literal)."""
+
+    def __init__(self, text: str = "", *args: Any, **kwargs: Any) -> None:
+        super().__init__(printable_lines(text), *args, **kwargs)
 
 MARK = {"ok": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red"),
         "skipped": ("-", "dim")}
@@ -110,7 +119,8 @@ def _stage_table(console: Console, report: Any) -> None:
         detail = st.summary or ""
         if st.error and st.error not in detail:
             detail = f"{detail}: {st.error}" if detail else st.error
-        table.add_row(st.name, Text(mark, style=mstyle), f"{st.seconds:.2f}s", detail)
+        table.add_row(Text(st.name), Text(mark, style=mstyle), f"{st.seconds:.2f}s",
+                      Text(detail))
     console.print(table)
 
 

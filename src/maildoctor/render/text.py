@@ -16,6 +16,7 @@ from typing import TextIO
 from maildoctor.config.check import CheckResult
 from maildoctor.diagnostics import Applicability, Diagnostic, Severity
 from maildoctor.errors import ConfigLoadError
+from maildoctor.printable import printable
 from maildoctor.render.excerpt import caret_span
 from maildoctor.secrets import mask_excerpt
 
@@ -92,18 +93,29 @@ def summary_lines(result: CheckResult) -> Iterator[Line]:
            (f" in {files} (checked as Synapse {result.version})", "")]
     fixable = sum(1 for d in result.diagnostics
                   if d.fix and d.fix.applicability is Applicability.SAFE and d.fix.edits)
+    unsafe = sum(1 for d in result.diagnostics
+                 if d.fix and d.fix.applicability is Applicability.UNSAFE and d.fix.edits)
     if fixable:
         yield [(f"{fixable} can be fixed with `maildoctor fix`.", "dim")]
+    if unsafe:
+        yield [(f"{unsafe} more with `maildoctor fix --unsafe-fixes` (read each fix first: it "
+                "may change more than the finding).", "dim")]
 
 
 def lines(result: CheckResult) -> Iterator[Line]:
+    """Every output line; each segment made printable (a config value or a server's words
+    may carry terminal control sequences), before any colour of ours is added."""
     from maildoctor.render.environment import lines as environment_lines
 
-    for d in result.diagnostics:
-        yield from diagnostic_lines(result, d)
-    for text in environment_lines(result.environment, result.version):
-        yield [(text, "dim")]
-    yield from summary_lines(result)
+    def raw() -> Iterator[Line]:
+        for d in result.diagnostics:
+            yield from diagnostic_lines(result, d)
+        for text in environment_lines(result.environment, result.version):
+            yield [(text, "dim")]
+        yield from summary_lines(result)
+
+    for line in raw():
+        yield [(printable(text), style) for text, style in line]
 
 
 def render(result: CheckResult, stream: TextIO, *, color: bool | None = None) -> None:
@@ -142,13 +154,13 @@ def render_load_error(exc: ConfigLoadError, stream: TextIO, *,
     from maildoctor.secrets import mask_line
 
     paint = want_color(stream, color)
-    head = f"maildoctor: {exc}"
+    head = printable(f"maildoctor: {exc}")
     stream.write((f"\x1b[1;31m{head}\x1b[0m" if paint else head) + "\n")
     src = _source_line(exc.file, exc.line) if exc.file and exc.line else ""
     if src and exc.line:
-        shown = mask_line(src.expandtabs(1))
+        shown = printable(mask_line(src.expandtabs(1)))
         stream.write(f"  {exc.line} | {shown}\n")
         if exc.column and shown == src.expandtabs(1):
             stream.write(f"  {' ' * len(str(exc.line))} | {' ' * (exc.column - 1)}^\n")
     if exc.hint:
-        stream.write(f"  hint: {exc.hint}\n")
+        stream.write(f"  hint: {printable(exc.hint)}\n")

@@ -11,17 +11,10 @@ from collections.abc import Iterable
 
 def printable(text: str, limit: int = 300) -> str:
     """``text`` with every control or non-printable character shown as an escape, cut to
-    ``limit`` characters (``…`` marks the cut)."""
-    out = []
-    for ch in text:
-        if ch.isprintable():
-            out.append(ch)
-        elif ch in "\t\r\n":
-            out.append(repr(ch)[1:-1])
-        else:
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
-    shown = "".join(out)
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+    ``limit`` characters (``…`` marks the cut): :func:`maildoctor.printable.printable`."""
+    from maildoctor.printable import printable as one_sanitizer
+
+    return one_sanitizer(text, limit)
 
 
 def txt_text(strings: Iterable[bytes]) -> tuple[str, bool]:

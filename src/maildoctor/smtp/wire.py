@@ -257,13 +257,17 @@ class Connection:
                                   stage=stage, finding="line-too-long")
 
     def _decode(self, raw: bytes) -> str:
+        """One line from the server as text, made printable (:mod:`maildoctor.printable`):
+        what a server says reaches terminals, logs and annotations from here."""
+        from maildoctor.printable import printable
+
         try:
-            return raw.decode("utf-8")
+            return printable(raw.decode("utf-8"))
         except UnicodeDecodeError:
             if not self.invalid_utf8:
                 self.transcript.note("the server sent bytes that are not UTF-8", tls=self.tls)
             self.invalid_utf8 = True
-            return raw.decode("utf-8", "replace")
+            return printable(raw.decode("utf-8", "replace"))
 
     @property
     def pending(self) -> int:

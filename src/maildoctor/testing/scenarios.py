@@ -142,6 +142,22 @@ _TABLE: dict[str, tuple[str, ServerOptions]] = {
             "rcpt": "550 5.1.1 <{address}>: Recipient address rejected: User unknown",
         }),
     ),
+    "sender-rejected-at-rcpt": (
+        "RCPT TO refused 553 for the sender (Postfix's reject_sender_login_mismatch with "
+        "smtpd_delay_reject): SMTPDeliveryError 553 'No recipients accepted'",
+        ServerOptions(replies={
+            "rcpt": "553 5.7.1 <noreply@example.org>: Sender address rejected: not owned by "
+                    "user synapse@example.org",
+        }),
+    ),
+    "smtp-auth-disabled": (
+        "wrong or any password, Microsoft 365's 535 5.7.139 (SMTP AUTH off for the tenant): "
+        "AUTHDeclinedError 535",
+        ServerOptions(mechanisms=("LOGIN",), replies={
+            "auth_failed": "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication "
+                           "is disabled for the Tenant.",
+        }),
+    ),
     "greylisted": (
         "RCPT TO answered 450: SMTPDeliveryError 450",
         ServerOptions(replies={

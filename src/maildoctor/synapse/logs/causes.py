@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from maildoctor.causes import CAUSES as _ROWS
+
 __all__ = ["CAUSES", "CLIENT_500", "CRASH_HANG", "EFFECT_BY_MAIL", "MAIL_LABELS", "Cause",
            "Explanation"]
+
+_TABLE = {row.id: row for row in _ROWS}  # the one cause table, for the rows it shares
 
 
 @dataclass(frozen=True)
@@ -141,10 +145,16 @@ CAUSES: dict[str, Explanation] = {
          C("needs-starttls", "enable_tls is off, but the server requires STARTTLS first.",
            "Turn enable_tls back on (and fix certificate trust if needed)."))),
     "sender-rejected": Explanation(
-        "The server refused the sender (MAIL FROM)", _500,
+        "The server refused the sender (at MAIL FROM, or at RCPT TO as Postfix does)", _500,
         (C("sender-not-allowed", "notif_from's address is not one this account may send as "
            "(not verified, not owned by the login, or not a domain the relay accepts).",
            "Use the account's own address or a verified sender/domain in notif_from."),)),
+    "greylisted": Explanation(
+        "The server greylisted the mail (450 at RCPT)",
+        _500 + " Synapse does not retry; a later try would have passed.",
+        (C("greylisted", _TABLE["refused-greylisted"].cause.replace(
+            "{reply}", "the 450").capitalize() + ".",
+           _TABLE["refused-greylisted"].fix.capitalize() + "."),)),
     "recipient-rejected": Explanation(
         "The server refused the recipient (RCPT TO)", _500,
         (C("recipient-refused", "The recipient address was refused (unknown user, greylisting "

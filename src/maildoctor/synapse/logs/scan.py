@@ -134,7 +134,7 @@ def classify_exception(exc: ExceptionInfo) -> str | None:
     if name == "AUTHDeclinedError":
         return "auth-temporary" if code is not None and 400 <= code < 500 else "auth-declined"
     if name == "SMTPDeliveryError":
-        return _delivery_kind(code, text)
+        return _refusal_kind(exc) or _delivery_kind(code, text)
     if name == "SMTPConnectError":
         return _connect_kind(code, text)
     if name == "TimeoutError" and "User timeout caused connection failure" in text:
@@ -150,6 +150,24 @@ def classify_exception(exc: ExceptionInfo) -> str | None:
     if name == "KeyError":
         return "subject-placeholder"
     return None
+
+
+def _refusal_kind(exc: ExceptionInfo) -> str | None:
+    """What the server's own refusal (Twisted's ``<<<`` trailer, else the reply) blames,
+    when it says: Postfix answers sender rules at RCPT, which Twisted reports as "No
+    recipients accepted"; greylisting is a 450 at RCPT that a retry clears."""
+    from maildoctor.meaning import classify
+    from maildoctor.replies import Blame, Reply
+
+    said = [x.strip()[4:] for x in exc.extra if x.strip().startswith("<<< ")]
+    reply = said[-1] if said else exc.text
+    code = int(reply[:3]) if reply[:3].isdigit() else None
+    if code is None or code < 400:
+        return None
+    stage = "rcpt" if "No recipients accepted" in exc.text else ""
+    blame = classify(Reply(code, reply[4:]), stage).blame
+    return {Blame.SENDER: "sender-rejected", Blame.GREYLISTED: "greylisted",
+            Blame.RECIPIENT: "recipient-rejected"}.get(blame)
 
 
 def _delivery_kind(code: int | None, text: str) -> str:

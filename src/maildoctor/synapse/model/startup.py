@@ -17,7 +17,7 @@ __all__ = ["startup_failure"]
 
 def _no_start(exception: str, text: str, why: str, logged: str) -> Outcome:
     return Outcome(
-        "no-start", exception, text.split("\n", 1)[0], NO_RESPONSE, logged, "config", why
+        "no-start", exception, text, NO_RESPONSE, logged, "config", why
     )
 
 
