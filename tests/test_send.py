@@ -92,7 +92,7 @@ def test_send_reads_the_cause_table_for_a_sender_refused_at_rcpt(tmp_path: Path,
     cfg = _config(tmp_path, server.port)
     result = CliRunner().invoke(cli, ["send", str(cfg), "--to", "alice@example.org"])
     assert result.exit_code == 1
-    assert "the reply blames: the sender" in result.output
+    assert "what the reply blames: sender" in result.output
     assert "notif_from" in result.output.split("fix:", 1)[1]
 
 

@@ -179,7 +179,7 @@ def _from_reply(ev: Evidence, stage: str, reply: Reply, *,
     entry. ``also``: a config finding to show after the server's evidence."""
     meaning = ev.meaning(reply, stage)
     found = _from_table(ev, stage, Kind.REPLY, meaning.blame, reply=str(reply),
-                        evidence=(str(reply), f"the reply blames the {meaning.blame} "
+                        evidence=(str(reply), f"what the reply blames: {meaning.blame} "
                                   f"({meaning.because})"), **fields)
     entry = meaning.entry
     if entry is not None:

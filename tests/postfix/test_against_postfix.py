@@ -121,7 +121,7 @@ def test_send_names_notif_from_for_a_sender_refused_at_rcpt(postfix: Any,
     result = CliRunner(env={"SSL_CERT_FILE": postfix.ca_file}).invoke(
         cli, ["send", str(cfg), "--to", "alice@example.org", "--ca-file", postfix.ca_file])
     assert result.exit_code == 1, result.output
-    assert "the reply blames: the sender" in result.output
+    assert "what the reply blames: sender" in result.output
     assert "notif_from" in result.output.split("fix:", 1)[1]
 
 

@@ -244,3 +244,22 @@ def test_fast_address_parse_agrees_on_anything(arg: str) -> None:
             return type(exc)
 
     assert outcome(RelaySMTP(Handler())._getaddr) == outcome(SMTP(Handler())._getaddr)
+
+
+def test_sessions_send_small_replies_at_once(smtp_server: Any,
+                                            relay_factory: RelayFactory) -> None:
+    """TCP_NODELAY on every session: aiosmtpd writes a multi-line EHLO reply line by line,
+    and with Nagle's algorithm the second line waits for the client's delayed ACK (40 ms a
+    connection, and Synapse opens one per mail)."""
+    import socket
+
+    upstream = smtp_server()
+    relay = relay_factory(upstream.synapse_email_config() | {"enable_tls": False})
+    with smtplib.SMTP("127.0.0.1", relay.port, timeout=5) as client:
+        client.ehlo()
+        assert relay.listener is not None
+        (session,) = relay.listener.sessions
+        transport = session.transport
+        assert transport is not None
+        sock = transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0

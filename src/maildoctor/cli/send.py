@@ -250,7 +250,7 @@ def _report(info: dict[str, Any], fmt: str, output: str | None,
     elif info.get("error"):
         click.echo(f"  error: {info['error']}")
     if info.get("blames"):
-        click.echo(f"  the reply blames: the {info['blames']}")
+        click.echo(f"  what the reply blames: {info['blames']}")
     if info.get("fix"):
         click.echo(f"  fix: {info['fix']}")
     if "seconds" in info:

@@ -64,6 +64,8 @@ class Relay:
         self._startup_error: BaseException | None = None
         self._stop_timeout = 10.0
         self._routes: list[Route] = []
+        self.listener: Listener | None = None
+        """The SMTP side, once started (its ``sessions``)."""
         self._deliverer: Deliverer | None = None
 
     def __repr__(self) -> str:
@@ -133,10 +135,10 @@ class Relay:
                                                     self.log)
             handler = RelayHandler(store, self.counters, self.log, deliverer.wake,
                                    max_recipients=opts.max_recipients)
-            listener = Listener(handler, self.allow, self.counters, self.log,
-                                max_message_size=opts.max_message_size,
-                                session_timeout=opts.session_timeout,
-                                max_connections=opts.max_connections)
+            listener = self.listener = Listener(
+                handler, self.allow, self.counters, self.log,
+                max_message_size=opts.max_message_size, session_timeout=opts.session_timeout,
+                max_connections=opts.max_connections)
             self.port = await listener.start(opts.listen_host, opts.listen_port)
             if opts.metrics_port is not None:
                 metrics = await serve(opts.metrics_host, opts.metrics_port, self._snapshot(store))

@@ -402,7 +402,7 @@ def _rcpt(send: _Send) -> Outcome | None:
         rcpt = own  # refused for a reason that holds for every recipient (e.g. the sender)
     if cut or rcpt is None or 200 <= rcpt.code < 300:
         return cut
-    why = (f"The server refused the recipient ({_first_line(rcpt)}); Twisted reports it as "
+    why = (f"The server refused RCPT TO ({_first_line(rcpt)}); Twisted reports it as "
            "'No recipients accepted'.")
     return send.error("rcpt", SMTP_ERRORS + "SMTPDeliveryError",
                       f"{rcpt.code:03d} No recipients accepted", why)
