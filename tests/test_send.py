@@ -170,3 +170,21 @@ def test_a_password_cut_at_hash_is_a_warning_and_send_goes_ahead(tmp_path: Path,
                                     "--timeout", "10"])
     assert sent.exit_code == 0, sent.output
     assert len(server.wait_for_messages(1)) == 1
+
+
+def test_native_login_is_twisteds_and_a_235_at_once_is_a_login(tmp_path: Path,
+                                                                smtp_server: Any) -> None:
+    """Issue 10 item 12: send said "refused the credentials ... (235 ok)" against a server
+    that accepts AUTH LOGIN at once, while probe passed: aiosmtplib's LOGIN sends the user
+    name with the command (Twisted never does) and takes only 334 for an answer."""
+    server = smtp_server(mechanisms=("LOGIN",), replies={"auth": "235 2.7.0 ok"})
+    cfg = _config(tmp_path, server.port)
+    result = CliRunner().invoke(cli, ["send", str(cfg), "--to", "alice@example.org",
+                                      "--timeout", "10"])
+    assert result.exit_code == 0, result.output
+    assert "refused" not in result.output
+    from maildoctor.testing.journal import EventKind
+
+    auth = [e.detail for e in server.events if e.kind is EventKind.COMMAND
+            and e.detail.upper().startswith("AUTH")]
+    assert auth and all(d.strip().upper() == "AUTH LOGIN" for d in auth), auth

@@ -15,6 +15,7 @@ import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiosmtplib
 
@@ -264,6 +265,33 @@ async def _hello(client: aiosmtplib.SMTP, ep: Endpoint, where: Where, timeouts: 
             await client.helo(timeout=timeouts.command)
 
 
+async def _auth_login_like_twisted(client: aiosmtplib.SMTP, user: str, password: str, *,
+                                   timeout: float | None) -> aiosmtplib.SMTPResponse:
+    """AUTH LOGIN as Twisted (so Synapse) does it: ``AUTH LOGIN`` alone, then the user name
+    and the password each after a 334. aiosmtplib sends the user name with the command (an
+    initial response Twisted never sends), which some servers answer differently. A 2xx
+    at any step means logged in (a server may accept before asking for the password)."""
+    import base64
+
+    step = await client.execute_command(b"AUTH", b"LOGIN", timeout=timeout)
+    for secret in (user, password):
+        if 200 <= step.code < 300:
+            return step
+        if step.code != 334:
+            raise aiosmtplib.SMTPAuthenticationError(step.code, step.message)
+        step = await client.execute_command(base64.b64encode(secret.encode("utf-8")),
+                                            timeout=timeout)
+    if not 200 <= step.code < 300:
+        raise aiosmtplib.SMTPAuthenticationError(step.code, step.message)
+    return step
+
+
+def _bound_login(client: aiosmtplib.SMTP) -> Any:
+    async def login(user: str, password: str, *, timeout: float | None) -> Any:
+        return await _auth_login_like_twisted(client, user, password, timeout=timeout)
+    return login
+
+
 async def _authenticate(client: aiosmtplib.SMTP, ep: Endpoint, where: Where,
                         timeouts: Timeouts, order: tuple[str, ...], encrypted: bool) -> None:
     """AUTH with the first offered mechanism in ``order``; on 504/534/535 try the next one
@@ -282,7 +310,8 @@ async def _authenticate(client: aiosmtplib.SMTP, ep: Endpoint, where: Where,
     assert ep.password is not None
     user, password = ep.user or "", ep.password.reveal()
     for index, mechanism in enumerate(usable):
-        method = getattr(client, f"auth_{mechanism.replace('-', '')}")
+        method = (_bound_login(client) if mechanism == "login" else
+                  getattr(client, f"auth_{mechanism.replace('-', '')}"))
         try:
             with at_stage("auth", where, timeouts.command, detail=mechanism.upper()):
                 await method(user, password, timeout=timeouts.command)
