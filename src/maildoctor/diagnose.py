@@ -25,6 +25,7 @@ from maildoctor.causes import Kind, cause_for
 from maildoctor.config.settings import EmailSettings
 from maildoctor.diagnostics import Diagnostic, Location, Severity
 from maildoctor.meaning import Meaning, classify
+from maildoctor.printable import printable
 from maildoctor.replies import Blame, Reply
 from maildoctor.smtp.facts import AuthAttempt, Connect, Resolve, ServerFacts, Speaks, TlsVerify
 from maildoctor.smtp.parse import (
@@ -333,6 +334,10 @@ def explain_certificate(ev: Evidence) -> Diagnosis | None:
     if f.tls is TlsVerify.EXPIRED:
         return _from_table(ev, "tls", Kind.EXPIRED, until=cert.not_after if cert else "?")
     detail = cert.verify_error if cert and cert.verify_error else "protocol error"
+    if f.stalled_at == "tls" and not (cert and cert.verify_error):
+        detail = (f"no answer to the TLS handshake within the timeout: the server "
+                  f"{'accepted STARTTLS' if how == 'STARTTLS' else 'took the connection'}, "
+                  "then stayed silent")
     return _from_table(ev, "tls", Kind.HANDSHAKE, how=how, detail=detail)
 
 
@@ -406,6 +411,13 @@ def explain_auth(ev: Evidence) -> Diagnosis | None:
     verdict = attempt.final
     worked = _auth_worked(f.auth_all)
     mechanism = attempt.mechanism
+    if f.malformed_at == "auth":
+        line = printable(f.malformed_line or "", 80)
+        return _diag(ev, f"the server answered AUTH {mechanism} with a line that is not an SMTP "
+                     f"reply ({line!r}): a proxy, or not the mail server you meant",
+                     "check smtp_host and smtp_port: something between Synapse and the mail "
+                     "server answers AUTH in its place", key="email.smtp_port",
+                     evidence=(f"reply to AUTH {mechanism}: {line!r}",))
     if f.stalled_at == "auth" and not attempt.dropped:
         if verdict is not None and verdict.code == 334:
             return _from_table(ev, "auth", Kind.PASSWORD_SILENCE, prompt=_prompt(verdict),

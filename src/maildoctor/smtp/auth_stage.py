@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-from maildoctor.errors import SMTPFailure
+from maildoctor.errors import MalformedReply, SMTPFailure
 from maildoctor.smtp.auth import AuthOutcome, authenticate
 from maildoctor.smtp.engine import Stop
 from maildoctor.smtp.facts import AuthAttempt
@@ -154,6 +154,11 @@ class AuthStage(TlsStage):
             summary = f"{describe(outcome.attempt)} (the mechanism Synapse uses)"
             if outcome.attempt.dropped:
                 self.facts.setdefault("closed_at", "auth")
+            elif isinstance(outcome.error, MalformedReply):
+                # An answer, just not an SMTP one: not a silence, and not a refusal.
+                self.facts.setdefault("malformed_at", "auth")
+                self.facts.setdefault("malformed_line", outcome.error.line)
+                facts["finding"] = "malformed-reply"
             elif outcome.error is not None:
                 self.facts.setdefault("stalled_at", "auth")
                 facts["finding"] = "no-reply"

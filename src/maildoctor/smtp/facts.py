@@ -121,4 +121,7 @@ class ServerFacts:
     # ("greeting", "ehlo", "starttls", "tls", "auth", "mail", "rcpt").
     closed_at: str | None = None
     stalled_at: str | None = None
+    # The server answered at this stage with a line that is not an SMTP reply (its start).
+    malformed_at: str | None = None
+    malformed_line: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
