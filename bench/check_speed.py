@@ -1,6 +1,6 @@
 """Whole-process speed of ``maildoctor check`` against Synapse's own config check.
 
-    .venv/bin/python bench/check_speed.py [--runs 7] [--example examples/broken/homeserver.yaml]
+    .venv/bin/python bench/check_speed.py [--runs 9] [--example examples/broken/homeserver.yaml]
 
 Both tools get the same arguments: the example file, then a small companion file with the
 keys Synapse insists on that have nothing to do with email (macaroon_secret_key, a
@@ -105,6 +105,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=9, help="timed runs of each (>= 5)")
     parser.add_argument("--example", type=Path, default=ROOT / "examples/broken/homeserver.yaml")
+    parser.add_argument("--baseline-src", type=Path, metavar="DIR",
+                        help="also time maildoctor from another source tree (its src/ "
+                        "directory, e.g. an older commit's `git archive`), in the same rounds")
     args = parser.parse_args()
     runs = max(5, args.runs)
     example = args.example.resolve()
@@ -116,6 +119,10 @@ def main() -> int:
         files = ["-c", str(example), "-c", str(companion)]
         ours = [*maildoctor_command(), "check", *files]
         theirs = [str(syn_python), "-m", "synapse.config", *files]
+        # the baseline runs under the same interpreter, its own sources first on the path
+        base = [sys.executable, "-m", "maildoctor", "check", *files]
+        base_env = {**env, "PYTHONPATH": str(args.baseline_src.resolve())} \
+            if args.baseline_src else env
         # Warm-up (untimed): writes bytecode, and proves each tool does its job on this input.
         _, md = timed(ours, tmp, env)
         if md.returncode != 1 or "smpt_pass" not in md.stdout:
@@ -126,16 +133,22 @@ def main() -> int:
             raise SystemExit(f"Synapse did not accept the config:\n{syn.stdout}{syn.stderr}")
         ours_s: list[float] = []
         theirs_s: list[float] = []
+        base_s: list[float] = []
+        if args.baseline_src:
+            _, proc = timed(base, tmp, base_env)  # warm-up: bytecode for the baseline too
+            if proc.returncode != 1 or "smpt_pass" not in proc.stdout:
+                raise SystemExit(f"the baseline did not report the example's error:\n"
+                                 f"{proc.stdout}{proc.stderr}")
         for round_no in range(runs):
-            first_ours = round_no % 2 == 0
-            for which in ((ours, theirs) if first_ours else (theirs, ours)):
-                seconds, proc = timed(which, tmp, env)
-                if which is ours:
-                    assert proc.returncode == 1, proc.stderr
-                    ours_s.append(seconds)
-                else:
-                    assert proc.returncode == 0, proc.stderr
-                    theirs_s.append(seconds)
+            order = [("ours", ours, env, 1, ours_s), ("theirs", theirs, env, 0, theirs_s)]
+            if args.baseline_src:
+                order.append(("base", base, base_env, 1, base_s))
+            if round_no % 2:
+                order.reverse()
+            for _name, cmd, cmd_env, expected, into in order:
+                seconds, proc = timed(cmd, tmp, cmd_env)
+                assert proc.returncode == expected, proc.stderr
+                into.append(seconds)
     ours_median, theirs_median = statistics.median(ours_s), statistics.median(theirs_s)
     ratio = ours_median / theirs_median
     print(f"maildoctor check     : {shlex.join(ours)}")
@@ -147,6 +160,13 @@ def main() -> int:
           f"(min {min(theirs_s):.3f}, max {max(theirs_s):.3f})")
     verdict = "meets" if ratio <= TARGET else "MISSES"
     print(f"ratio maildoctor / synapse = {ratio:.3f} ({verdict} the target <= {TARGET:.2f})")
+    # On a loaded machine the medians wander; the minimums show the cost without the load.
+    print(f"ratio of the minimums      = {min(ours_s) / min(theirs_s):.3f}")
+    if base_s:
+        base_median = statistics.median(base_s)
+        print(f"baseline ({args.baseline_src}) median: {base_median:.3f} s  "
+              f"(min {min(base_s):.3f}); ratio to synapse {base_median / theirs_median:.3f}; "
+              f"this tree / baseline = {ours_median / base_median:.3f}")
     return 0
 
 

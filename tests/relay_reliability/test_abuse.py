@@ -231,3 +231,26 @@ def test_recipient_limit(relay_factory: RelayFactory, upstream: TestServer) -> N
     wait_until(lambda: running.counts()["delivered"] == 1, timeout=10, what="delivered")
     (message,) = running.records("delivered")
     assert message.recipients == tuple(f"r{n}@example.org" for n in range(5))
+
+
+def test_pipelined_envelope(running: RunningRelay, upstream: TestServer) -> None:
+    """PIPELINING is offered, and MAIL, RCPT, RCPT and DATA in one write get their four
+    replies in order (RFC 2920); the mail goes through like any other."""
+    client = RawClient(running.port)
+    try:
+        assert client.reply()[0] == 220
+        code, text = client.command(b"EHLO x.test")
+        assert code == 250 and "PIPELINING" in text.splitlines()[1], text
+        client.sock.sendall(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\n"
+                            b"RCPT TO:<c@example.org>\r\nDATA\r\n")
+        assert [client.reply()[0] for _ in range(4)] == [250, 250, 250, 354]
+        client.sock.sendall(b"Message-ID: <piped@relay.test>\r\nSubject: piped\r\n\r\n"
+                            b"one write\r\n.\r\nMAIL FROM:<a@example.org>\r\nRSET\r\n")
+        assert [client.reply()[0] for _ in range(3)] == [250, 250, 250]
+        assert client.command(b"QUIT")[0] == 221
+    finally:
+        client.close()
+    wait_until(lambda: "<piped@relay.test>" in message_ids(m.data for m in upstream.messages),
+               timeout=10, what="the pipelined mail delivered")
+    (delivered,) = [m for m in upstream.messages if b"piped" in m.data]
+    assert delivered.rcpt_tos == ("b@example.org", "c@example.org")

@@ -16,6 +16,7 @@
   clients hanging in the listen backlog. Instead a spare descriptor is given up to accept
   the waiting clients and tell them ``421``, idle sessions are closed to get descriptors back,
   and one line per interval is logged.
+- It offers PIPELINING (``handle_EHLO``): MAIL, RCPT and DATA may come in one write.
 - aiosmtpd does the protocol: ``552`` for a message over the size limit (also refused early at
   ``MAIL FROM ... SIZE=``), ``500``/``501`` for malformed commands, ``503`` for bad sequences.
   It offers no AUTH without TLS, and Synapse sends none, which is what we want on loopback.
@@ -66,6 +67,15 @@ class RelayHandler:
         self.log = log
         self.on_stored = on_stored
         self.throttle = Throttle()
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope,
+                          hostname: str, responses: list[str]) -> list[str]:
+        """aiosmtpd's EHLO reply, plus PIPELINING (RFC 2920): aiosmtpd reads commands one
+        after the other from its buffer, so a client may send MAIL, RCPT and DATA in one
+        write and save two round trips per mail (Twisted does not; maildoctor's mailer and
+        Postfix do)."""
+        session.host_name = hostname
+        return [responses[0], "250-PIPELINING", *responses[1:]]
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
