@@ -62,3 +62,21 @@ def test_render_is_exposition_format() -> None:
     for line in text.splitlines():
         assert line.startswith(("# HELP maildoctor_relay_", "# TYPE maildoctor_relay_",
                                 "maildoctor_relay_"))
+
+
+def test_render_per_upstream_with_escaped_labels() -> None:
+    from maildoctor.relay.metrics import UpstreamState
+
+    counters = Counters(delivered=Counter({'we"ird\\host:25': 4}),
+                        upstream_failures=Counter({("primary.test:587", "connect"): 3}))
+    ups = (UpstreamState("primary.test:587", "primary", False, 0),
+           UpstreamState('we"ird\\host:25', "fallback", True, 2))
+    text = render(Snapshot({"queued": 0, "delivered": 4, "dead": 0}, None, counters, ups, 1))
+    assert 'maildoctor_relay_upstream_up{upstream="primary.test:587",role="primary"} 0\n' in text
+    assert ('maildoctor_relay_upstream_delivered_total{upstream="we\\"ird\\\\host:25",'
+            'role="fallback"} 4\n') in text
+    assert 'maildoctor_relay_upstream_slowed{upstream="we\\"ird\\\\host:25",role="fallback"} 2' \
+        in text
+    assert ('maildoctor_relay_upstream_deliveries_failed_total{upstream="primary.test:587",'
+            'reason="connect"} 3\n') in text
+    assert "maildoctor_relay_unrecorded_outcomes 1\n" in text

@@ -163,3 +163,80 @@ def test_queue_hurry_makes_waiting_messages_due(tmp_path: Path) -> None:
         assert status.failing and status.last_reason == "connect"
     finally:
         q.close()
+
+
+def test_queue_prune_forgets_only_old_delivered_rows(tmp_path: Path) -> None:
+    q = Queue(str(tmp_path / "q.sqlite3"))
+    try:
+        ids = q.add_many([NewMessage("a@example.org", ("b@example.org",), b"x")] * 3, now=1.0)
+        first, second, third = (q.get(i) for i in ids)
+        assert first and second and third
+        q.delivered(first, "h:25", {}, now=10.0)
+        q.delivered(second, "h:25", {}, now=100.0)
+        assert q.prune(before=50.0) == 1
+        assert [m.id for m in q.list()] == ids[1:]
+        assert q.counts() == {"queued": 1, "delivered": 1, "dead": 0}
+    finally:
+        q.close()
+
+
+def test_queue_from_before_the_role_column_still_reads(tmp_path: Path) -> None:
+    """A queue file an older relay wrote (no `role` column): read-only status reads it, and
+    the relay adds the column when it opens it."""
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, state TEXT NOT NULL "
+        "DEFAULT 'queued', received_at REAL NOT NULL, expires_at REAL NOT NULL, next_attempt "
+        "REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, sender TEXT NOT NULL, recipients "
+        "TEXT NOT NULL, message_id TEXT, size INTEGER NOT NULL, client TEXT, data BLOB, "
+        "upstream TEXT, last_error TEXT, last_reason TEXT, refused TEXT, parent INTEGER, "
+        "finished_at REAL);"
+        "CREATE TABLE upstreams (upstream TEXT PRIMARY KEY, last_error TEXT, last_reason TEXT,"
+        " last_fix TEXT, error_at REAL, ok_at REAL);"
+        "INSERT INTO upstreams VALUES ('h:25', 'down', 'connect', 'fix it', 5.0, NULL);")
+    old.close()
+    reader = Queue(str(path), readonly=True)
+    try:
+        (status,) = reader.upstreams()
+        assert status.failing and status.role is None
+        with pytest.raises(errors.UsageError, match="read-only"):
+            reader.drop(1)
+    finally:
+        reader.close()
+    writer = Queue(str(path))
+    try:
+        writer.register_upstreams({"h:25": "primary"})
+        (status,) = writer.upstreams()
+        assert status.role == "primary" and status.last_error == "down"
+    finally:
+        writer.close()
+
+
+def test_a_refused_write_raises_storage_error_and_leaves_no_transaction(
+        tmp_path: Path) -> None:
+    """What SQLite does on a full disk (it rolls back by itself) must not turn into "cannot
+    rollback - no transaction is active": the real error comes out, as StorageError."""
+    q = Queue(str(tmp_path / "q.sqlite3"))
+    try:
+        with pytest.raises(errors.StorageError, match="no such table"):
+            q._write([("INSERT INTO nowhere VALUES (1)", ())])
+        assert not q._db.in_transaction
+        assert q.add_many([NewMessage("a@example.org", ("b@example.org",), b"x")])
+    finally:
+        q.close()
+
+
+def test_throttle_logs_once_per_interval() -> None:
+    from maildoctor.relay.logs import Throttle
+
+    now = [0.0]
+    throttle = Throttle(30.0, clock=lambda: now[0])
+    assert throttle.due("disk") == 0
+    assert [throttle.due("disk") for _ in range(5)] == [None] * 5
+    assert throttle.due("other") == 0
+    now[0] = 31.0
+    assert throttle.due("disk") == 5  # the lines left out since the last one
+    assert throttle.due("disk") is None

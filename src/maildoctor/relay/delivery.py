@@ -114,8 +114,10 @@ class Deliverer:
         free = min(opts.concurrency - len(self._inflight),
                    sum(r.free_slots(now, opts.concurrency) for r in self.routes))
         if free <= 0:
-            ready = min(r.ready_at() for r in self.routes) - now
-            await self._wait(min(max(ready, 0.01), opts.poll_interval))
+            # Paused upstreams: wait for the first to be ready; busy ones: a finishing
+            # delivery wakes us (never a busy loop while mails are in flight).
+            paused = [r.ready_at() - now for r in self.routes if r.ready_at() > now]
+            await self._wait(min(min(paused, default=opts.poll_interval), opts.poll_interval))
             return
         busy = frozenset(self._inflight) | frozenset(self._parked)
         batch, next_due = await self.store.call(queue.due_and_next, now, busy, free)
