@@ -3,7 +3,8 @@
 # iproute2 and util-linux for the namespace tests; Knot (authoritative DNS for the
 # sender-domain zones), nginx (the reverse proxy in front of Synapse), OpenDKIM (Postfix
 # signs), Dovecot IMAP with Sieve (the round trip's mailbox);
-# Prometheus (prometheus, promtool) for the exporter's scrape and alert-rule tests.
+# Prometheus (prometheus, promtool) for the exporter's scrape and alert-rule tests;
+# tmux for the terminal tests.
 # Installs only what is missing; needs root (CI runs as root).
 set -euo pipefail
 need=()
@@ -24,6 +25,8 @@ command -v opendkim-genkey >/dev/null 2>&1 || need+=(opendkim-tools)
 [ -x /usr/lib/dovecot/dovecot-lda ] && [ -e /usr/lib/dovecot/modules/lib90_sieve_plugin.so ] \
   || need+=(dovecot-sieve)
 { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need+=(prometheus)
+# tmux: a real terminal for the tests of what probe and explain show on a tty
+command -v tmux    >/dev/null 2>&1 || need+=(tmux)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "maildoctor tests need these Debian packages: ${need[*]}" >&2

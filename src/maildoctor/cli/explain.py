@@ -131,6 +131,16 @@ def command(logfile: str | None, config: tuple[str, ...], fmt: str, color: bool 
     from maildoctor.synapse.logs.explain import explain_group
     from maildoctor.synapse.logs.scan import scan
 
+    if logfile in (None, "-") and sys.stdin.isatty():
+        # A terminal, not a pipe: nobody types a log. Without an argument that is a usage
+        # mistake; with `-` the wait is said, so it is not taken for a hang.
+        if logfile is None:
+            raise click.UsageError(
+                "give Synapse's log: `maildoctor explain /var/log/matrix-synapse/"
+                "homeserver.log`, or pipe it: `journalctl -u matrix-synapse | maildoctor "
+                "explain -`")
+        click.echo("maildoctor explain: reading Synapse's log from standard input; paste it, "
+                   "then press Ctrl-D (or give the log file as an argument)", err=True)
     facts, redactor = _config(config)
     source = "stdin" if logfile in (None, "-") else str(logfile)
     try:

@@ -88,7 +88,7 @@ def command(paths: tuple[str, ...], config: tuple[str, ...], to: str | None, tim
                            sender_dns=not no_sender_dns, links=not no_links)
     console = probe_text.make_console(color) if fmt == "text" else None
     try:
-        with probe_text.progress(console) as on_stage:
+        with probe_text.progress(console, timeout) as on_stage:
             run = probe_config(resolve_paths(paths, config), options,
                                synapse_version=synapse_version, on_stage=on_stage,
                                environment=environment)

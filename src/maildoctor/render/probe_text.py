@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -35,21 +36,59 @@ def make_console(color: bool | None) -> Console:
                    force_terminal=color if color else None, no_color=(color is False) or None)
 
 
+class LiveStages:
+    """What the terminal shows while the probe runs: a line per finished stage, and a spinner
+    naming the stage being waited on, with its elapsed time against the timeout. Rendered by
+    rich's Live as a transient display: at the end it is cleared, so the stage table printed
+    after the diagnosis is the only one left on screen."""
+
+    def __init__(self, timeout: float | None) -> None:
+        from rich.spinner import Spinner
+
+        self.timeout = timeout
+        self.done: list[RichText] = []
+        self.current = ""
+        self.started = time.monotonic()
+        self.spinner = Spinner("dots")
+
+    def starting(self, name: str) -> None:
+        """The engine begins stage ``name`` (see ``EngineBase.begin``)."""
+        self.current, self.started = name, time.monotonic()
+
+    def __call__(self, stage: Any) -> None:
+        mark, style = MARK.get(str(stage.status), ("?", ""))
+        self.done.append(Text(f"  {mark} {stage.name:<9} ", style=style)
+                         + Text(f"{stage.seconds:6.2f}s  ", style="dim")
+                         + Text(stage.summary or ""))
+        if stage.name == self.current:
+            self.current = ""
+
+    def waiting_text(self) -> Text:
+        if not self.current:
+            return Text("probing...")
+        elapsed = time.monotonic() - self.started
+        bound = f" of {self.timeout:g}s" if self.timeout else ""
+        return Text(f"probing: waiting on {self.current} ({elapsed:.1f}s{bound})")
+
+    def __rich__(self) -> Any:
+        from rich.console import Group
+
+        self.spinner.update(text=self.waiting_text())
+        return Group(*self.done, self.spinner)
+
+
 @contextmanager
-def progress(console: Console | None) -> Iterator[Callable[[Any], None] | None]:
-    """A live line per finished stage while the probe runs (terminals only)."""
+def progress(console: Console | None,
+             timeout: float | None = None) -> Iterator[Callable[[Any], None] | None]:
+    """Live progress while the probe runs (terminals only); see :class:`LiveStages`."""
     if console is None or not console.is_terminal:
         yield None
         return
-    with console.status("probing...", spinner="dots") as status:
-        def on_stage(stage: Any) -> None:
-            mark, style = MARK.get(str(stage.status), ("?", ""))
-            console.print(Text(f"  {mark} {stage.name:<9} ", style=style)
-                          + Text(f"{stage.seconds:6.2f}s  ", style="dim")
-                          + Text(stage.summary or ""))
-            status.update(f"probing... ({stage.name} done)")
-        yield on_stage
-        console.print()
+    from rich.live import Live
+
+    live = LiveStages(timeout)
+    with Live(live, console=console, transient=True, refresh_per_second=8):
+        yield live
 
 
 def render(console: Console, result: Any, report: Any, diagnosis: Any, *,

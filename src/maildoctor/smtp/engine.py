@@ -86,8 +86,12 @@ class EngineBase:
 
     # -- recording ---------------------------------------------------------------------
 
-    def begin(self) -> None:
+    def begin(self, name: str = "") -> None:
+        """A stage starts: its clock, and the live display told what is being waited on."""
         self._t0 = time.monotonic()
+        starting = getattr(self.on_stage, "starting", None)
+        if name and callable(starting):
+            starting(name)
 
     def record(self, name: str, status: StageStatus, summary: str,
                facts: dict[str, Any] | None = None, error: str | None = None) -> StageResult:

@@ -70,7 +70,7 @@ class Probe(AuthStage):
         name = plan[0]
         try:
             for name in plan:
-                self.begin()
+                self.begin(name)
                 await getattr(self, f"stage_{name}")()
                 if self._stop_here(name):
                     self.skip_rest(plan, f"not run (stop after {self.options.stop_after})")
