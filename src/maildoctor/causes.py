@@ -46,6 +46,11 @@ class Kind:
     CLOSED_AT_AUTH = "closed-before-credentials"  # closed as soon as AUTH was sent
     BROKEN = "broken-reply"  # endless, huge, malformed or dripping replies
     CONFIG = "config"  # the config cannot send at all
+    SPEAKS_TLS = "port-speaks-tls"  # TLS from the first byte, force_tls off
+    SPEAKS_PLAIN = "port-speaks-plain"  # a clear-text greeting, force_tls on
+    PORT_SILENT = "port-silent"  # accepts TCP, says nothing, not TLS either
+    NOT_SMTP = "not-smtp"  # greets with something that is not SMTP
+    PORT_CLOSES = "port-closes"  # closes the connection at once
     NO_MECHANISM = "no-usable-mechanism"  # no AUTH, or none both sides know
     TOKEN = "token-unusable"  # the relay's XOAUTH2 token could not be had
     CRAM_TRAP = "cram-md5-trap"  # CRAM-MD5 offered but failing while LOGIN/PLAIN work
@@ -117,6 +122,24 @@ CAUSES: tuple[Cause, ...] = (
     C("connect-unreachable", "connect", Kind.UNREACHABLE, None,
       "{where} is unreachable from here (no route)", _NO_CONNECT,
       "check this machine's network (IPv6 without a route?)", "email.smtp_host"),
+    C("port-speaks-tls", "connect", Kind.SPEAKS_TLS, None,
+      "port {port} speaks TLS from the first byte (implicit TLS), but force_tls is off, so "
+      "Synapse waits for a plain-text greeting forever", _HANG, "set `force_tls: true`",
+      "email.force_tls"),
+    C("port-speaks-plain", "connect", Kind.SPEAKS_PLAIN, None,
+      "port {port} speaks plain SMTP (STARTTLS), but force_tls is on, so Synapse's TLS "
+      "handshake fails and it hangs", _HANG, "remove `force_tls` (Synapse uses STARTTLS "
+      "automatically), or use the provider's implicit-TLS port (usually 465)",
+      "email.force_tls"),
+    C("port-silent", "connect", Kind.PORT_SILENT, None,
+      "{where} accepts connections but never says anything (not even to a TLS hello)", _HANG,
+      "check the port: this is not a working SMTP server", "email.smtp_port"),
+    C("port-not-smtp", "connect", Kind.NOT_SMTP, None,
+      "{where} is not an SMTP server (it greets with something else, e.g. POP3, IMAP or HTTP)",
+      _ERROR, "point smtp_port at the SMTP submission port (587 or 465)", "email.smtp_port"),
+    C("port-closes", "connect", Kind.PORT_CLOSES, None,
+      "{where} closes the connection at once", _HANG,
+      "the server refuses this client (blocked IP?) or is not SMTP", "email.smtp_host"),
     # -- TLS -------------------------------------------------------------------------------
     C("tls-untrusted", "tls", Kind.UNTRUSTED, None,
       "the server's certificate is {what} ({how})", _HANG,

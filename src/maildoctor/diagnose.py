@@ -288,29 +288,14 @@ def explain_connect(ev: Evidence) -> Diagnosis | None:
 def explain_tls_mode(ev: Evidence) -> Diagnosis | None:
     f, s = ev.facts, ev.settings
     if f.speaks is Speaks.TLS and not s.implicit_tls:
-        return _diag(ev, f"port {s.smtp_port} speaks TLS from the first byte (implicit TLS), but "
-                     "force_tls is off, so Synapse waits for a plain-text greeting forever",
-                     "set `force_tls: true`", key="email.force_tls", value=True,
-                     finding=ev.finding("MD303"))
+        return _from_table(ev, "connect", Kind.SPEAKS_TLS, value=True,
+                           finding=ev.finding("MD303"))
     if f.speaks is Speaks.SMTP and s.implicit_tls:
-        return _diag(ev, f"port {s.smtp_port} speaks plain SMTP (STARTTLS), but force_tls is on, "
-                     "so Synapse's TLS handshake fails and it hangs",
-                     "remove `force_tls` (Synapse uses STARTTLS automatically), or use the "
-                     "provider's implicit-TLS port (usually 465)", key="email.force_tls",
-                     value=False, finding=ev.finding("MD304"))
-    if f.speaks is Speaks.SILENT:
-        return _diag(ev, f"{s.smtp_host}:{s.smtp_port} accepts connections but never says "
-                     "anything (not even to a TLS hello)", "check the port: this is not a "
-                     "working SMTP server", key="email.smtp_port")
-    if f.speaks is Speaks.NOT_SMTP:
-        return _diag(ev, f"{s.smtp_host}:{s.smtp_port} is not an SMTP server (it greets with "
-                     "something else, e.g. POP3, IMAP or HTTP)", "point smtp_port at the SMTP "
-                     "submission port (587 or 465)", key="email.smtp_port")
-    if f.speaks is Speaks.CLOSED:
-        return _diag(ev, f"{s.smtp_host}:{s.smtp_port} closes the connection at once",
-                     "the server refuses this client (blocked IP?) or is not SMTP",
-                     key="email.smtp_host")
-    return None
+        return _from_table(ev, "connect", Kind.SPEAKS_PLAIN, value=False,
+                           finding=ev.finding("MD304"))
+    kind = {Speaks.SILENT: Kind.PORT_SILENT, Speaks.NOT_SMTP: Kind.NOT_SMTP,
+            Speaks.CLOSED: Kind.PORT_CLOSES}.get(f.speaks) if f.speaks else None
+    return None if kind is None else _from_table(ev, "connect", kind)
 
 
 def explain_certificate(ev: Evidence) -> Diagnosis | None:

@@ -29,6 +29,10 @@ ROWS: dict[str, tuple[str, dict[str, Any], str]] = {
     "sender-not-owned": ("postfix", {"port": "rules"}, "error"),
     "sender-owned": ("postfix", {"port": "rules", "notif_from": "M <synapse@example.org>"},
                      "ok"),
+    # reject_unknown_sender_domain (the test DNS says NXDOMAIN): 450 4.1.8 at RCPT
+    "sender-domain-unknown": ("postfix_unknown_domains",
+                              {"port": "rules", "notif_from": "M <synapse@example.org>"},
+                              "error"),
 }
 
 

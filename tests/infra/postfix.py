@@ -41,6 +41,7 @@ import pytest
 import trustme
 
 from maildoctor.secrets import Redactor
+from tests.infra.nxdomain import NxdomainServer
 from tests.postfix.files import (
     HOSTNAME,
     PASSWORD,
@@ -190,10 +191,16 @@ class PostfixServer:
     CRAM-MD5, which always fails. Use as a context manager or call start()/stop()."""
 
     def __init__(self, *, cram_md5_trap: bool = False, start_timeout: float = START_TIMEOUT,
-                 mailbox: Callable[[Path], Mailbox] | None = None):
+                 mailbox: Callable[[Path], Mailbox] | None = None,
+                 nxdomain_dns: bool = False):
         """``mailbox``: mailbox mode (tests/infra/mailbox.py), given the root, returns its
         setup (ports chosen then)."""
         self.cram_md5_trap = cram_md5_trap
+        # Postfix in its own mount namespace whose resolv.conf names a DNS server that says
+        # NXDOMAIN to everything (tests/infra/nxdomain.py): reject_unknown_sender_domain
+        # then really rejects, and no query leaves the machine.
+        self.nxdomain_dns = nxdomain_dns
+        self._dns: NxdomainServer | None = None
         self.mailbox_setup = mailbox
         self.mailbox: Mailbox | None = None
         self.start_timeout = start_timeout
@@ -237,6 +244,8 @@ class PostfixServer:
             self._build()
             _update_alternates(add=str(self.root / "etc"))
             self._start_dovecot()
+            if self.nxdomain_dns:
+                self._dns = NxdomainServer().start()
             if self.mailbox is not None:
                 from tests.infra.mailbox import start_milters
 
@@ -277,7 +286,7 @@ class PostfixServer:
 
             self.mailbox = self.mailbox_setup(r)
             prepare_mailbox(r, self.mailbox, cert)
-        _write(r / "etc" / "main.cf", main_cf(r, self.mailbox))
+        _write(r / "etc" / "main.cf", main_cf(r, self.mailbox, self.nxdomain_dns))
         _write(r / "etc" / "sink.regexp", "/./ inbox/\n")
         _write(r / "etc" / "sender_logins", sender_logins())
         _write(r / "dv" / "dovecot.conf", dovecot_conf(r, self.cram_md5_trap, self.mailbox))
@@ -303,8 +312,15 @@ class PostfixServer:
             self.submission_port, self.smtps_port, self.sender_rules_port = _free_ports(3)
             _write(self.root / "etc" / "master.cf",
                    master_cf(self.host, self.submission_port, self.smtps_port,
-                             self.sender_rules_port, self.root))
-            code, output = _run([POSTFIX, "-c", etc, "start"], timeout=self.start_timeout)
+                             self.sender_rules_port, self.root, self.nxdomain_dns))
+            start = [POSTFIX, "-c", etc, "start"]
+            if self._dns is not None:
+                resolv = self.root / "etc" / "resolv.conf"
+                resolv.write_text(f"nameserver {self._dns.address}\noptions attempts:1\n")
+                start = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                         f"mount --bind {shlex.quote(str(resolv))} /etc/resolv.conf && "
+                         f"exec {shlex.join(start)}"]
+            code, output = _run(start, timeout=self.start_timeout)
             if code == 0:
                 break
             # The master reports its own fatal errors (a failed bind, a bad master.cf) only
@@ -403,6 +419,8 @@ class PostfixServer:
             return
         _LIVE.discard(self)
         _stop_tree(self.root)
+        if self._dns is not None:
+            self._dns.stop()
         with contextlib.suppress(subprocess.SubprocessError, OSError):
             _update_alternates(remove=str(self.root / "etc"))
 
@@ -439,6 +457,18 @@ def _start_for_session(cram_md5_trap: bool) -> PostfixServer:
 def postfix() -> Iterator[PostfixServer]:
     """Postfix with AUTH PLAIN LOGIN, started once per session (mark tests `postfix`)."""
     server = _start_for_session(cram_md5_trap=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postfix_unknown_domains() -> Iterator[PostfixServer]:
+    """Postfix whose DNS says NXDOMAIN to every name (its own mount namespace), for
+    reject_unknown_sender_domain on the sender-rules port."""
+    try:
+        server = PostfixServer(nxdomain_dns=True).start()
+    except PostfixStartError as exc:
+        pytest.fail(str(exc), pytrace=False)
     yield server
     server.stop()
 

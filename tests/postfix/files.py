@@ -45,13 +45,17 @@ class Mailbox:
     junk_domain: str = "junk.maildoctor.test"
 
 
-def main_cf(root: Path, mailbox: Mailbox | None = None) -> str:
+def main_cf(root: Path, mailbox: Mailbox | None = None, unknown_domains: bool = False) -> str:
+    """``unknown_domains``: only mail.test is this server's own domain, so that
+    reject_unknown_sender_domain looks other domains up (Postfix never looks up a domain it
+    is final for, and the sink's ``/./`` map makes every domain final otherwise)."""
     transport = LMTP if mailbox else "virtual"
     milters = "" if mailbox is None else (
         f"smtpd_milters = inet:127.0.0.1:{mailbox.signer_port}, "
         f"inet:127.0.0.1:{mailbox.verifier_port}\n"
         "milter_default_action = tempfail\n")
-    return milters + f"""\
+    own = f"virtual_mailbox_domains = {HOSTNAME}\n" if unknown_domains else ""
+    return milters + own + f"""\
 compatibility_level = 3.6
 queue_directory = {root}/queue
 data_directory = {root}/data
@@ -115,10 +119,13 @@ postlog   unix-dgram n - n - 1 postlogd
 
 
 def master_cf(host: str, submission_port: int, smtps_port: int, sender_rules_port: int = 0,
-              root: Path | None = None) -> str:
+              root: Path | None = None, unknown_domains: bool = False) -> str:
     """``sender_rules_port``: a second submission port that enforces who may send as whom
-    (``reject_sender_login_mismatch`` over ``etc/sender_logins``); with Postfix's default
-    ``smtpd_delay_reject = yes`` it answers RCPT TO, not MAIL FROM."""
+    (``reject_sender_login_mismatch`` over ``etc/sender_logins``) and, with
+    ``unknown_domains``, whose domain exists (``reject_unknown_sender_domain``: a DNS lookup,
+    so only with the test DNS of ``PostfixServer(nxdomain_dns=True)``); with Postfix's
+    default ``smtpd_delay_reject = yes`` both answer RCPT TO, not MAIL FROM."""
+    unknown = ",reject_unknown_sender_domain" if unknown_domains else ""
     rules = "" if not sender_rules_port else f"""\
 {host}:{sender_rules_port} inet n - n - - smtpd
   -o syslog_name=postfix/submission-rules
@@ -126,7 +133,7 @@ def master_cf(host: str, submission_port: int, smtps_port: int, sender_rules_por
   -o smtpd_sasl_auth_enable=yes
   -o smtpd_tls_auth_only=yes
   -o smtpd_sender_login_maps=texthash:{root}/etc/sender_logins
-  -o smtpd_sender_restrictions=reject_sender_login_mismatch
+  -o smtpd_sender_restrictions=reject_sender_login_mismatch{unknown}
 """
     return MASTER_SERVICES + f"""\
 {host}:{submission_port} inet n - n - - smtpd

@@ -111,6 +111,22 @@ def test_owned_sender_passes_the_login_rule(postfix: Any, tmp_path: Path) -> Non
     assert run.report.facts.rcpt_self is not None and run.report.facts.rcpt_self.code == 250
 
 
+def test_unknown_sender_domain_is_refused_at_rcpt(postfix_unknown_domains: Any,
+                                                   tmp_path: Path) -> None:
+    """reject_unknown_sender_domain: the sender passes the login rule, but its domain has no
+    DNS records (the test DNS says NXDOMAIN); Postfix answers RCPT with 450 4.1.8, which a
+    retry will not change: the key is notif_from."""
+    pf = postfix_unknown_domains
+    run = probe(pf, tmp_path, block(pf, smtp_port=pf.sender_rules_port,
+                                    notif_from="Matrix <synapse@example.org>"))
+    refused = run.report.facts.rcpt_self
+    assert refused is not None and refused.code == 450, run.report.facts
+    assert "Sender address rejected: Domain not found" in refused.text
+    assert run.diagnosis.key == "email.notif_from", run.diagnosis
+    assert run.diagnosis.cause_id == "postfix-unknown-sender-domain"
+    assert run.outcome.kind == "error" and run.outcome.stage == "rcpt"
+
+
 def test_send_names_notif_from_for_a_sender_refused_at_rcpt(postfix: Any,
                                                             tmp_path: Path) -> None:
     cfg = tmp_path / "homeserver.yaml"
