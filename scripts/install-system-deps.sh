@@ -2,7 +2,7 @@
 # Debian packages the tests need: a real Postfix with Dovecot SASL, swaks for benchmarks,
 # iproute2 and util-linux for the namespace tests; Knot (authoritative DNS for the
 # sender-domain zones), nginx (the reverse proxy in front of Synapse), OpenDKIM (Postfix
-# signs), Dovecot IMAP with Sieve (the round trip's mailbox);
+# signs), Dovecot IMAP, LMTP and Sieve (the round trip's mailbox);
 # Prometheus (prometheus, promtool) for the exporter's scrape and alert-rule tests;
 # tmux for the terminal tests.
 # Installs only what is missing; needs root (CI runs as root).
@@ -22,6 +22,8 @@ command -v mount   >/dev/null 2>&1 || need+=(mount)
 [ -x /usr/sbin/opendkim ] || need+=(opendkim)
 command -v opendkim-genkey >/dev/null 2>&1 || need+=(opendkim-tools)
 [ -x /usr/lib/dovecot/imap ]  || need+=(dovecot-imapd)
+# LMTP: Postfix hands the round trip's mail to Dovecot (and Sieve files it as Junk or not)
+[ -x /usr/lib/dovecot/lmtp ]  || need+=(dovecot-lmtpd)
 [ -x /usr/lib/dovecot/dovecot-lda ] && [ -e /usr/lib/dovecot/modules/lib90_sieve_plugin.so ] \
   || need+=(dovecot-sieve)
 { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need+=(prometheus)
