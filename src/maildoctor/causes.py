@@ -9,7 +9,9 @@ which input a server reply blames; this table says what that means and what to c
 A row matches when its stage and blame are equal to the failure's, or are ``None`` (any);
 the most specific row wins (stage and blame both given, then blame, then stage). Texts
 may use ``{where}`` (host:port), ``{host}``, ``{port}``, ``{reply}``, ``{user}``,
-``{sender}``, ``{recipient}``, ``{mechanism}``, ``{timeout}``; a missing field reads "?".
+``{sender}``, ``{recipient}``, ``{mechanism}``, ``{timeout}`` and the row's own fields; a
+field not given reads as the row's default for it, else "?". Causes found in the config
+(with what the server offers) are rows too: the explainers only detect and fill fields.
 
 Server evidence outranks config heuristics: when a reply names its own cause (a catalogue
 entry), that cause comes first and a config finding is shown after it, never instead.
@@ -59,6 +61,23 @@ class Kind:
     WILL_BE_REJECTED = "will-be-rejected"  # SPF/DKIM/DMARC make receivers refuse the mail
     SPAM_LIKELY = "spam-likely"  # weak authentication: the spam folder is likely
     DEAD_LINK = "dead-link"  # a link in the mails does not reach Synapse
+    # found in the config, or in the config and what the server offers (probe diagnosis)
+    EMAIL_OFF = "email-off"  # no email: block: Synapse sends nothing
+    EMAIL_OFF_BY_CONFIG = "email-off-by-config"  # an empty or misspelt email: block
+    NO_START = "no-start"  # Synapse refuses to start with this config
+    CONFIG_FINDING = "config-finding"  # a check finding (its own words) is the cause
+    PASSWORD_MISSING = "password-missing"  # smtp_user without smtp_pass
+    PASSWORD_MISSPELT = "password-misspelt"  # smtp_pass written under another name
+    PASSWORD_MANGLED = "password-mangled"  # YAML changed the password (unquoted, ...)
+    PORT_MISSPELT = "port-misspelt"  # smtp_port written under another name
+    PORT_NULL = "port-null"  # smtp_port: null
+    NO_STARTTLS = "starttls-not-offered"  # require_transport_security, no STARTTLS
+    AUTH_AFTER_STARTTLS = "auth-only-after-starttls"  # AUTH after STARTTLS, enable_tls off
+    NO_AUTH_OFFERED = "no-auth-offered"  # smtp_user set, the server offers no AUTH
+    AUTH_LINE_MISSED = "auth-line-missed"  # AUTH offered in a form Twisted does not read
+    MECHANISMS_UNUSABLE = "mechanisms-unusable"  # only mechanisms Twisted does not know
+    AUTH_NOT_SMTP = "auth-answered-not-smtp"  # AUTH answered by a line that is not SMTP
+    HANDSHAKE_SILENT = "handshake-silent"  # no answer to the TLS handshake
 
 
 _HANG = "Synapse waits for an answer that never comes: the request hangs and nothing is logged."
@@ -69,6 +88,11 @@ _TEMP_ERROR = ("Synapse does not retry: it logs \"Error sending email\" and the 
 _DELIVERED_THEN_REFUSED = (
     "Synapse gets its 250 and logs nothing wrong; the receiving server refuses the mail (a "
     "bounce may reach notif_from's mailbox) and the user never sees it.")
+_NO_MAIL = "Synapse sends no mail at all."
+_START = "Synapse refuses to start (exit 1)."
+_SEE_CHECK = "run `maildoctor check` on the config: its finding says what to change"
+_NO_LOGIN = ("Twisted cannot log in, so Synapse's send fails (AUTHRequiredError): it logs "
+             "\"Error sending email\" and the client gets HTTP 500.")
 _NO_CONNECT = ("Synapse's send fails at once (\"Error sending email\", HTTP 500 to the "
                "client).")
 
@@ -84,10 +108,11 @@ class Cause:
     fix: str
     key: str | None = None  # the config key to change (dotted), when the fix is there
     relay_fix: str = ""  # when the relay needs other words (its options, not Synapse's)
+    defaults: tuple[tuple[str, str], ...] = ()  # (field, text) for fields not given
 
     def render(self, fields: Mapping[str, object]) -> tuple[str, str, str]:
         """(cause, consequence, fix) with the fields filled in."""
-        values = _Fields(fields)
+        values = _Fields({**dict(self.defaults), **fields})
         return (self.cause.format_map(values), self.synapse.format_map(values),
                 self.fix.format_map(values))
 
@@ -156,6 +181,11 @@ CAUSES: tuple[Cause, ...] = (
       _HANG, "renew the server's certificate"),
     C("tls-handshake", "tls", Kind.HANDSHAKE, None,
       "the TLS handshake with the server fails ({how}): {detail}", _HANG,
+      "check the TLS mode (force_tls) against the port", "email.force_tls",
+      defaults=(("detail", "protocol error"),)),
+    C("tls-handshake-silent", "tls", Kind.HANDSHAKE_SILENT, None,
+      "the TLS handshake with the server fails ({how}): no answer to the TLS handshake "
+      "within the timeout: the server {did}, then stayed silent", _HANG,
       "check the TLS mode (force_tls) against the port", "email.force_tls"),
     # -- replies, by the input they blame (whatever the stage they arrive at) ---------------
     C("refused-sender", None, R, Blame.SENDER,
@@ -274,6 +304,69 @@ CAUSES: tuple[Cause, ...] = (
       "Synapse sends the mail, but its links are dead: {detail}",
       "the mail arrives, but the user's click ends at {seen} instead of Synapse: password "
       "resets, registrations, address changes and unsubscribes cannot complete.", "{fix}"),
+    # -- found in the config (with what the server offers, when the probe saw it) ---------
+    # {message}, {finding_fix} and {consequence} are a check finding's words, {at} where
+    # it is.
+    C("email-off", "config", Kind.EMAIL_OFF, None,
+      "email is not configured: Synapse has email off and sends no mail", _NO_MAIL,
+      "add an email: block (`maildoctor init --provider NAME` prints one)"),
+    C("email-off-by-config", "config", Kind.EMAIL_OFF_BY_CONFIG, None,
+      "{message}: Synapse has email off and sends no mail", _NO_MAIL, "{finding_fix}",
+      defaults=(("finding_fix", _SEE_CHECK),)),
+    C("no-start", "config", Kind.NO_START, None,
+      "Synapse will not start: {detail}", _START, "Fix the config error."),
+    C("no-start-finding", "config", Kind.CONFIG_FINDING, None,
+      "{message}", _START, "{finding_fix}", defaults=(("finding_fix", _SEE_CHECK),)),
+    C("host-finding", "host", Kind.CONFIG_FINDING, None,
+      "{message}", "{consequence}", "{finding_fix}", defaults=(
+          ("finding_fix", _SEE_CHECK),
+          ("consequence", "Synapse cannot send mail from this machine as it is set up."))),
+    C("password-missing", "config", Kind.PASSWORD_MISSING, None,
+      "smtp_user is set but smtp_pass is not; {offers}, but with no password Synapse cannot "
+      "log in", _NO_LOGIN, "add `smtp_pass:` with the account's password (in quotes), or remove "
+      "smtp_user if the server needs no login", "email.smtp_pass"),
+    C("password-misspelt", "config", Kind.PASSWORD_MISSPELT, None,
+      "smtp_pass is not set: you wrote `{typo}`{at}, which Synapse ignores; {offers}, but "
+      "with no password Synapse cannot log in", _NO_LOGIN, "rename `{typo}` to `smtp_pass`"),
+    C("password-mangled", "auth", Kind.PASSWORD_MANGLED, None,
+      "the server refused the login ({reply}) because the password is not what you meant: "
+      "{message}", _ERROR, "{finding_fix}", "email.smtp_pass",
+      defaults=(("finding_fix", "quote the password"),)),
+    C("port-misspelt", "connect", Kind.PORT_MISSPELT, None,
+      "nothing answers on {where}: you wrote `{typo}`{at}, which Synapse ignores, so it uses "
+      "port {port}", _NO_CONNECT, "rename `{typo}` to `smtp_port`"),
+    C("port-null", "connect", Kind.PORT_NULL, None,
+      "smtp_port is null: Synapse does not use its default for an explicit null, so its "
+      "connection is refused", _NO_CONNECT, "set smtp_port (587 for STARTTLS, 465 with force_tls), "
+      "or delete the line", "email.smtp_port"),
+    C("starttls-not-offered", "ehlo", Kind.NO_STARTTLS, None,
+      "require_transport_security is on, but the server does not offer STARTTLS on this "
+      "port", "Synapse's send fails (TLSRequiredError): it logs \"Error sending email\" and "
+      "the client gets HTTP 500.", "use the provider's STARTTLS port (587), or port 465 "
+      "with `force_tls: true`; only on a trusted network, turn require_transport_security "
+      "off",
+      "email.require_transport_security"),
+    C("auth-only-after-starttls", "auth", Kind.AUTH_AFTER_STARTTLS, None,
+      "smtp_user is set, but {why}: this server offers AUTH only after STARTTLS, which "
+      "`enable_tls: false` turns off", _NO_LOGIN, "remove `enable_tls: false`", "email.enable_tls"),
+    C("no-auth-offered", "auth", Kind.NO_AUTH_OFFERED, None,
+      "smtp_user is set, so Synapse insists on logging in, but {why}", _NO_LOGIN,
+      "remove smtp_user and smtp_pass (this server {server_says}), or use the provider's "
+      "submission port (587 or 465) that offers AUTH", "email.smtp_user"),
+    C("auth-line-missed", "auth", Kind.AUTH_LINE_MISSED, None,
+      "smtp_user is set, but {why}", _NO_LOGIN,
+      "the server must write its capability as `AUTH LOGIN PLAIN` (upper case, a space, no "
+      "`=`); until then use `maildoctor relay`"),
+    C("mechanisms-unusable", "auth", Kind.MECHANISMS_UNUSABLE, None,
+      "the server offers only {offered}, which Synapse cannot use (Twisted knows only "
+      "CRAM-MD5, LOGIN and PLAIN)", _NO_LOGIN, "use an app password with a provider that allows "
+      "LOGIN/PLAIN, or put `maildoctor relay` (it speaks XOAUTH2) between Synapse and the "
+      "provider"),
+    C("auth-answered-not-smtp", "auth", Kind.AUTH_NOT_SMTP, None,
+      "the server answered AUTH {mechanism} with a line that is not an SMTP reply ({line!r}): "
+      "a proxy, or not the mail server you meant", _ERROR,
+      "check smtp_host and smtp_port: something between Synapse and the mail server answers "
+      "AUTH in its place", "email.smtp_port"),
     C("not-configured", None, Kind.CONFIG, None,
       "the config cannot send: {detail}", "Synapse cannot send any mail with this config.",
       "fix the email: block of the config", relay_fix="fix the email: block of the relay's "

@@ -152,13 +152,11 @@ def _mechs(names: Sequence[str]) -> str:
 Explainer = Callable[[Evidence], Diagnosis | None]
 
 
-def _diag(ev: Evidence, cause: str, fix: str, *, key: str | None = None, value: Any = None,
-          finding: Diagnostic | None = None, evidence: Sequence[str] = ()) -> Diagnosis:
-    return Diagnosis(
-        ok=False, root_cause=cause, fix=fix, synapse=ev.outcome, key=key, value=value,
-        location=finding.location if finding else None, evidence=tuple(evidence),
-        code=finding.code if finding else "",
-    )
+def _said(d: Diagnostic) -> dict[str, Any]:
+    """A check finding's words as template fields: {message}, and {finding_fix} and
+    {consequence} when it has them (else the row's defaults)."""
+    return {"message": d.message, **({"finding_fix": d.fix.message} if d.fix else {}),
+            **({"consequence": d.consequence} if d.consequence else {})}
 
 
 def _from_table(ev: Evidence, stage: str, kind: str, blame: Blame | None = None, *,
@@ -207,11 +205,9 @@ def explain_email_off(ev: Evidence) -> Diagnosis | None:
         return None
     finding = ev.finding("MD108") or ev.finding("MD109")
     if finding is not None:
-        return _diag(ev, f"{finding.message}: Synapse has email off and sends no mail",
-                     finding.fix.message if finding.fix else "", finding=finding,
-                     key=finding.location.path if finding.location else None)
-    return _diag(ev, "email is not configured: Synapse has email off and sends no mail",
-                 "add an email: block (`maildoctor init --provider NAME` prints one)")
+        return _from_table(ev, "config", Kind.EMAIL_OFF_BY_CONFIG, finding=finding,
+                           key=_path(finding), **_said(finding))
+    return _from_table(ev, "config", Kind.EMAIL_OFF)
 
 
 def explain_no_start(ev: Evidence) -> Diagnosis | None:
@@ -223,9 +219,9 @@ def explain_no_start(ev: Evidence) -> Diagnosis | None:
     blocker = blocker or next((d for d in ev.findings if d.severity is Severity.ERROR
                                and d.consequence.startswith("Synapse does not start")), None)
     if blocker is not None:
-        return _diag(ev, blocker.message, blocker.fix.message if blocker.fix else "",
-                     key=blocker.location.path if blocker.location else None, finding=blocker)
-    return _diag(ev, f"Synapse will not start: {ev.outcome.message}", "Fix the config error.")
+        return _from_table(ev, "config", Kind.CONFIG_FINDING, key=_path(blocker),
+                           finding=blocker, **_said(blocker))
+    return _from_table(ev, "config", Kind.NO_START, detail=ev.outcome.message)
 
 
 def explain_missing_password(ev: Evidence) -> Diagnosis | None:
@@ -239,18 +235,13 @@ def explain_missing_password(ev: Evidence) -> Diagnosis | None:
     said = (f"the server offers {_mechs(offered)}" if offered
             else "the server offers no AUTH at all")
     if typo is not None:
-        cause = (f"smtp_pass is not set: you wrote `{_key_name(typo)}`{_where(typo)}, which "
-                 f"Synapse ignores; {said}, but with no password Synapse cannot log in")
-        fix = f"rename `{_key_name(typo)}` to `smtp_pass`"
-        return _diag(ev, cause, fix, key=typo.location.path if typo.location else None,
-                     value="smtp_pass", finding=typo, evidence=(said,))
+        return _from_table(ev, "config", Kind.PASSWORD_MISSPELT, key=_path(typo),
+                           value="smtp_pass", finding=typo, evidence=(said,),
+                           typo=_key_name(typo), at=_where(typo), offers=said)
     if s.smtp_user == "":
         return None  # empty user: handled by the auth explainers / MD205
-    cause = (f"smtp_user is set but smtp_pass is not; {said}, but with no password Synapse "
-             "cannot log in")
-    return _diag(ev, cause, "add `smtp_pass:` with the account's password (in quotes), or "
-                 "remove smtp_user if the server needs no login", key="email.smtp_pass",
-                 finding=ev.finding("MD307"), evidence=(said, f"Synapse can use: {_mechs(usable)}"))
+    return _from_table(ev, "config", Kind.PASSWORD_MISSING, finding=ev.finding("MD307"),
+                       offers=said, evidence=(said, f"Synapse can use: {_mechs(usable)}"))
 
 
 def explain_resolve(ev: Evidence) -> Diagnosis | None:
@@ -267,19 +258,13 @@ def explain_connect(ev: Evidence) -> Diagnosis | None:
     f = ev.facts
     if f.connect in (None, Connect.OK):
         return None
-    where = f"{ev.settings.smtp_host}:{ev.settings.smtp_port}"
     typo = ev.typo_for("smtp_port")
     if typo is not None:
-        return _diag(ev, f"nothing answers on {where}: you wrote `{_key_name(typo)}`"
-                     f"{_where(typo)}, which Synapse ignores, so it uses port "
-                     f"{ev.settings.smtp_port}", f"rename `{_key_name(typo)}` to `smtp_port`",
-                     key=typo.location.path if typo.location else None, value="smtp_port",
-                     finding=typo)
+        return _from_table(ev, "connect", Kind.PORT_MISSPELT, key=_path(typo),
+                           value="smtp_port", finding=typo, typo=_key_name(typo),
+                           at=_where(typo))
     if ev.settings.smtp_port is None:
-        return _diag(ev, "smtp_port is null: Synapse does not use its default for an explicit "
-                     "null, so its connection is refused", "set smtp_port (587 for STARTTLS, "
-                     "465 with force_tls), or delete the line", key="email.smtp_port",
-                     finding=ev.finding("MD202"))
+        return _from_table(ev, "connect", Kind.PORT_NULL, finding=ev.finding("MD202"))
     kind = {Connect.REFUSED: Kind.REFUSED, Connect.TIMEOUT: Kind.TIMEOUT}.get(
         f.connect, Kind.UNREACHABLE)
     return _from_table(ev, "connect", kind)
@@ -318,12 +303,12 @@ def explain_certificate(ev: Evidence) -> Diagnosis | None:
                            evidence=((f"issuer: {cert.issuer}",) if cert else ()))
     if f.tls is TlsVerify.EXPIRED:
         return _from_table(ev, "tls", Kind.EXPIRED, until=cert.not_after if cert else "?")
-    detail = cert.verify_error if cert and cert.verify_error else "protocol error"
-    if f.stalled_at == "tls" and not (cert and cert.verify_error):
-        detail = (f"no answer to the TLS handshake within the timeout: the server "
-                  f"{'accepted STARTTLS' if how == 'STARTTLS' else 'took the connection'}, "
-                  "then stayed silent")
-    return _from_table(ev, "tls", Kind.HANDSHAKE, how=how, detail=detail)
+    if cert and cert.verify_error:
+        return _from_table(ev, "tls", Kind.HANDSHAKE, how=how, detail=cert.verify_error)
+    if f.stalled_at == "tls":
+        did = "accepted STARTTLS" if how == "STARTTLS" else "took the connection"
+        return _from_table(ev, "tls", Kind.HANDSHAKE_SILENT, how=how, did=did)
+    return _from_table(ev, "tls", Kind.HANDSHAKE, how=how)
 
 
 def explain_server_refusal(ev: Evidence) -> Diagnosis | None:
@@ -334,11 +319,7 @@ def explain_server_refusal(ev: Evidence) -> Diagnosis | None:
             f.helo is None or f.helo.code // 100 != 2):
         return _from_reply(ev, "ehlo", f.ehlo)
     if s_requires_tls_without_starttls(ev):
-        return _diag(ev, "require_transport_security is on, but the server does not offer "
-                     "STARTTLS on this port", "use the provider's STARTTLS port (587), or port "
-                     "465 with `force_tls: true`; only on a trusted network, turn "
-                     "require_transport_security off", key="email.require_transport_security",
-                     evidence=("STARTTLS not in EHLO",))
+        return _from_table(ev, "ehlo", Kind.NO_STARTTLS, evidence=("STARTTLS not in EHLO",))
     if f.starttls is not None and f.starttls.code != 220:
         return _from_table(ev, "starttls", Kind.REPLY, None, reply=str(f.starttls),
                            evidence=(str(f.starttls),))
@@ -370,26 +351,16 @@ def explain_auth(ev: Evidence) -> Diagnosis | None:
         tls_would_help = not s.starttls_enabled and (
             "STARTTLS" in twisted_caps.parse_capabilities(f.ehlo_lines))
         if tls_would_help:
-            return _diag(ev, f"smtp_user is set, but {why}: this server offers AUTH only after "
-                         "STARTTLS, which `enable_tls: false` turns off",
-                         "remove `enable_tls: false`", key="email.enable_tls", value=True)
+            return _from_table(ev, "auth", Kind.AUTH_AFTER_STARTTLS, value=True, why=why)
         if not offered:
             relays = f.mail is not None and f.mail.code == 250
-            return _diag(ev, f"smtp_user is set, so Synapse insists on logging in, but {why}",
-                         "remove smtp_user and smtp_pass (this server " +
-                         ("accepted MAIL FROM without a login)" if relays else
-                          "asks for none here)") + ", or use the provider's submission port "
-                         "(587 or 465) that offers AUTH", key="email.smtp_user")
+            return _from_table(ev, "auth", Kind.NO_AUTH_OFFERED, why=why, server_says=(
+                "accepted MAIL FROM without a login" if relays else "asks for none here"))
         if set(offered) & set(TWISTED_MECHANISMS):
-            return _diag(ev, f"smtp_user is set, but {why}",
-                         "the server must write its capability as `AUTH LOGIN PLAIN` (upper "
-                         "case, a space, no `=`); until then use `maildoctor relay`",
-                         evidence=tuple(f.ehlo_tls_lines or f.ehlo_lines))
-        return _diag(ev, f"the server offers only {_mechs(offered)}, which Synapse cannot use "
-                     "(Twisted knows only CRAM-MD5, LOGIN and PLAIN)",
-                     "use an app password with a provider that allows LOGIN/PLAIN, or put "
-                     "`maildoctor relay` (it speaks XOAUTH2) between Synapse and the provider",
-                     evidence=(f"offered: {_mechs(offered)}",))
+            return _from_table(ev, "auth", Kind.AUTH_LINE_MISSED, why=why,
+                               evidence=tuple(f.ehlo_tls_lines or f.ehlo_lines))
+        return _from_table(ev, "auth", Kind.MECHANISMS_UNUSABLE, offered=_mechs(offered),
+                           evidence=(f"offered: {_mechs(offered)}",))
     attempt = f.auth
     if attempt is None or attempt.succeeded:
         return None
@@ -398,11 +369,8 @@ def explain_auth(ev: Evidence) -> Diagnosis | None:
     mechanism = attempt.mechanism
     if f.malformed_at == "auth":
         line = printable(f.malformed_line or "", 80)
-        return _diag(ev, f"the server answered AUTH {mechanism} with a line that is not an SMTP "
-                     f"reply ({line!r}): a proxy, or not the mail server you meant",
-                     "check smtp_host and smtp_port: something between Synapse and the mail "
-                     "server answers AUTH in its place", key="email.smtp_port",
-                     evidence=(f"reply to AUTH {mechanism}: {line!r}",))
+        return _from_table(ev, "auth", Kind.AUTH_NOT_SMTP, mechanism=mechanism, line=line,
+                           evidence=(f"reply to AUTH {mechanism}: {line!r}",))
     if f.stalled_at == "auth" and not attempt.dropped:
         if verdict is not None and verdict.code == 334:
             return _from_table(ev, "auth", Kind.PASSWORD_SILENCE, prompt=_prompt(verdict),
@@ -425,10 +393,8 @@ def explain_auth(ev: Evidence) -> Diagnosis | None:
     meaning = ev.meaning(verdict, "auth")
     if mangled is not None and meaning.entry is None and meaning.blame is Blame.CREDENTIALS:
         # No word from the server beyond "refused": the config finding is the likelier cause.
-        return _diag(ev, f"the server refused the login ({verdict}) because the password is "
-                     f"not what you meant: {mangled.message}",
-                     mangled.fix.message if mangled.fix else "quote the password",
-                     key="email.smtp_pass", finding=mangled, evidence=(str(verdict),))
+        return _from_table(ev, "auth", Kind.PASSWORD_MANGLED, finding=mangled,
+                           reply=str(verdict), evidence=(str(verdict),), **_said(mangled))
     return _from_reply(ev, "auth", verdict, also=mangled, mechanism=mechanism)
 
 
@@ -504,9 +470,8 @@ def explain_where_synapse_runs(ev: Evidence) -> Diagnosis | None:
         seen = [f"the server answered EHLO with {ehlo}"]
     if blocker is None:
         return None
-    return _diag(ev, blocker.message, blocker.fix.message if blocker.fix else "",
-                 finding=blocker, evidence=tuple(seen),
-                 key=blocker.location.path if blocker.location else None)
+    return _from_table(ev, "host", Kind.CONFIG_FINDING, finding=blocker, evidence=tuple(seen),
+                       key=_path(blocker), **_said(blocker))
 
 
 # --- After the 250: Synapse sends, but the mail is refused or its links are dead ----------
