@@ -122,6 +122,15 @@ def test_broken_example_validates_and_locates_the_typo(monkeypatch: pytest.Monke
     assert md101["partialFingerprints"]
 
 
+def test_tool_version_is_the_installed_distributions() -> None:
+    # Read from the metadata directory's name, not through importlib.metadata (15 ms of
+    # `check --format sarif`): it must still be what importlib.metadata says.
+    from importlib.metadata import version
+
+    _, doc = check_sarif(str(CLEAN))
+    assert doc["runs"][0]["tool"]["driver"]["semanticVersion"] == version("maildoctor")
+
+
 def test_every_rule_is_described_with_its_documentation() -> None:
     _, doc = check_sarif(str(CLEAN))
     driver = doc["runs"][0]["tool"]["driver"]

@@ -19,6 +19,7 @@ import difflib
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote
@@ -44,12 +45,21 @@ LOAD_ERROR_HELP = (
 
 
 def _tool_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("maildoctor")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0"
+    """maildoctor's installed version, from the name of its metadata directory
+    (``maildoctor-X.Y.Z.dist-info``), the first one on ``sys.path`` winning as with
+    ``importlib.metadata.version``, which costs ``check --format sarif`` about 15 ms more
+    (importing it and scanning every distribution). "0" when running from a source tree."""
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            stem, _, kind = name.rpartition(".")
+            project, _, rest = stem.partition("-")
+            if kind in ("dist-info", "egg-info") and project.lower() == "maildoctor" and rest:
+                return rest.split("-")[0]
+    return "0"  # pragma: no cover - running from a source tree
 
 
 def _rules() -> list[dict[str, Any]]:
