@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/check_speed.py [--runs 9] [--example examples/broken/homeserver.yaml]
     .venv/bin/python bench/check_speed.py --runs 11 --floor   # and what no check can go below
+    .venv/bin/python bench/check_speed.py --format sarif      # check's output for CI uploads
 
 Both tools get the same arguments: the example file, then a small companion file with the
 keys Synapse insists on that have nothing to do with email (macaroon_secret_key, a
@@ -121,6 +122,8 @@ def main() -> int:
     parser.add_argument("--baseline-src", type=Path, metavar="DIR",
                         help="also time maildoctor from another source tree (its src/ "
                         "directory, e.g. an older commit's `git archive`), in the same rounds")
+    parser.add_argument("--format", default="text", choices=("text", "json", "github", "sarif"),
+                        help="maildoctor check's output format (default: text)")
     parser.add_argument("--floor", action="store_true",
                         help="also time the interpreter's start and the imports no check "
                         "can avoid, in the same rounds, as ratios to Synapse's check")
@@ -133,10 +136,11 @@ def main() -> int:
         workdir = Path(tmp)
         companion = prepare(workdir, example, syn_python, env)
         files = ["-c", str(example), "-c", str(companion)]
-        ours = [*maildoctor_command(), "check", *files]
+        fmt = [] if args.format == "text" else ["--format", args.format]
+        ours = [*maildoctor_command(), "check", *fmt, *files]
         theirs = [str(syn_python), "-m", "synapse.config", *files]
         # the baseline runs under the same interpreter, its own sources first on the path
-        base = [sys.executable, "-m", "maildoctor", "check", *files]
+        base = [sys.executable, "-m", "maildoctor", "check", *fmt, *files]
         base_env = {**env, "PYTHONPATH": str(args.baseline_src.resolve())} \
             if args.baseline_src else env
         # Warm-up (untimed): writes bytecode, and proves each tool does its job on this input.
