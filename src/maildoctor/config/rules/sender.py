@@ -15,11 +15,10 @@ from typing import Any
 
 from maildoctor.config import schema
 from maildoctor.config.rules import LintContext, rule
+from maildoctor.config.schema.data import NOTIF_FROM_MISSING_LINE
 from maildoctor.diagnostics import Applicability, Diagnostic, Edit, Fix, Severity
 
-PARTIAL_BLOCK = ("Synapse does not start: Error in configuration: Password reset emails are "
-                 "enabled on this homeserver due to a partial 'email' block. However, the "
-                 "following required keys are missing: email.notif_from")
+PARTIAL_BLOCK = f"Synapse does not start: Error in configuration: {NOTIF_FROM_MISSING_LINE}"
 EXAMPLE_FROM = "Your Friendly %(app)s homeserver <noreply@example.org>"
 SEND_FAILS = ('Every mail fails: the client gets 500 M_UNKNOWN "An error was encountered when '
               'sending the email"')
