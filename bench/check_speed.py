@@ -1,6 +1,8 @@
 """Whole-process speed of ``maildoctor check`` against Synapse's own config check.
 
     .venv/bin/python bench/check_speed.py [--runs 9] [--example examples/broken/homeserver.yaml]
+    .venv/bin/python bench/check_speed.py --runs 11 --floor   # and what no check can go below
+    .venv/bin/python bench/check_speed.py --format sarif      # check's output for CI uploads
 
 Both tools get the same arguments: the example file, then a small companion file with the
 keys Synapse insists on that have nothing to do with email (macaroon_secret_key, a
@@ -13,6 +15,12 @@ ours / Synapse's <= 0.05).
 Synapse comes from ``$MAILDOCTOR_SYNAPSE_PYTHON`` (default ``.venv-synapse/bin/python``).
 When it is missing the script waits for another process that is creating that venv (it
 polls for ``bin/synapse_homeserver``), or creates it and installs matrix-synapse itself.
+
+``--floor`` also times, in the same rounds, what any ``check`` built on this stack pays
+before it reads a byte: the interpreter starting (``python -c pass``), then importing the
+two libraries the command cannot do without (``import yaml, click``), then those and the
+standard modules every check run needs (``email.utils`` for Synapse's own ``parseaddr`` of
+notif_from, ``dataclasses`` for the records), each as a ratio to Synapse's check.
 
 Bytecode: this machine sets ``PYTHONDONTWRITEBYTECODE``, which makes every run of either
 tool compile its sources again. An installed package has bytecode (pip compiles it), so the
@@ -34,6 +42,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SYNAPSE_VERSION = "1.163.2"
 TARGET = 0.05
+# --floor: what a check on this stack pays before maildoctor's own code (see the docstring).
+FLOORS = (
+    ("python -c pass", "pass"),
+    ("import yaml, click", "import yaml, click"),
+    ("+ email.utils, dataclasses", "import yaml, click, email.utils, dataclasses"),
+)
 WAIT_FOR_VENV_S = 600
 
 COMPANION = """\
@@ -108,6 +122,11 @@ def main() -> int:
     parser.add_argument("--baseline-src", type=Path, metavar="DIR",
                         help="also time maildoctor from another source tree (its src/ "
                         "directory, e.g. an older commit's `git archive`), in the same rounds")
+    parser.add_argument("--format", default="text", choices=("text", "json", "github", "sarif"),
+                        help="maildoctor check's output format (default: text)")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time the interpreter's start and the imports no check "
+                        "can avoid, in the same rounds, as ratios to Synapse's check")
     args = parser.parse_args()
     runs = max(5, args.runs)
     example = args.example.resolve()
@@ -117,10 +136,11 @@ def main() -> int:
         workdir = Path(tmp)
         companion = prepare(workdir, example, syn_python, env)
         files = ["-c", str(example), "-c", str(companion)]
-        ours = [*maildoctor_command(), "check", *files]
+        fmt = [] if args.format == "text" else ["--format", args.format]
+        ours = [*maildoctor_command(), "check", *fmt, *files]
         theirs = [str(syn_python), "-m", "synapse.config", *files]
         # the baseline runs under the same interpreter, its own sources first on the path
-        base = [sys.executable, "-m", "maildoctor", "check", *files]
+        base = [sys.executable, "-m", "maildoctor", "check", *fmt, *files]
         base_env = {**env, "PYTHONPATH": str(args.baseline_src.resolve())} \
             if args.baseline_src else env
         # Warm-up (untimed): writes bytecode, and proves each tool does its job on this input.
@@ -134,6 +154,9 @@ def main() -> int:
         ours_s: list[float] = []
         theirs_s: list[float] = []
         base_s: list[float] = []
+        floors = [(label, [sys.executable, "-c", code]) for label, code in FLOORS] \
+            if args.floor else []
+        floor_s: dict[str, list[float]] = {label: [] for label, _ in floors}
         if args.baseline_src:
             _, proc = timed(base, tmp, base_env)  # warm-up: bytecode for the baseline too
             if proc.returncode != 1 or "smpt_pass" not in proc.stdout:
@@ -143,6 +166,7 @@ def main() -> int:
             order = [("ours", ours, env, 1, ours_s), ("theirs", theirs, env, 0, theirs_s)]
             if args.baseline_src:
                 order.append(("base", base, base_env, 1, base_s))
+            order += [(label, cmd, env, 0, floor_s[label]) for label, cmd in floors]
             if round_no % 2:
                 order.reverse()
             for _name, cmd, cmd_env, expected, into in order:
@@ -167,6 +191,11 @@ def main() -> int:
         print(f"baseline ({args.baseline_src}) median: {base_median:.3f} s  "
               f"(min {min(base_s):.3f}); ratio to synapse {base_median / theirs_median:.3f}; "
               f"this tree / baseline = {ours_median / base_median:.3f}")
+    for label, seconds in floor_s.items():
+        median = statistics.median(seconds)
+        print(f"floor {label:<27}: {median:.3f} s (min {min(seconds):.3f}); ratio to "
+              f"synapse {median / theirs_median:.3f} (minimums: "
+              f"{min(seconds) / min(theirs_s):.3f})")
     return 0
 
 

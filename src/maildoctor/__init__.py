@@ -36,7 +36,7 @@ included)::
     providers                           the provider library (data)
     testing, resolver                   the test server; bounded DNS
     secrets, printable, errors,         masking, the one sanitizer, exceptions,
-    diagnostics, hosts                  Diagnostic, is_loopback,
+    diagnostics, hosts, addresses       Diagnostic, is_loopback, a plain address,
     replies, reply_catalogue, meaning,  a reply and what it blames (catalogue of well-known
     causes                              replies), the one cause table
 
@@ -72,8 +72,8 @@ __all__ = [
 ]
 
 _FLOORS: tuple[tuple[str, ...], ...] = (
-    ("secrets", "printable", "replies", "reply_catalogue", "meaning", "errors", "causes",
-     "diagnostics", "hosts"),
+    ("secrets", "printable", "addresses", "replies", "reply_catalogue", "meaning", "errors",
+     "causes", "diagnostics", "hosts"),
     ("testing", "resolver"),
     ("providers",),
     ("config",),

@@ -20,6 +20,23 @@ def config_paths_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.argument("paths", nargs=-1, type=click.Path())(with_config)
 
 
+class MailAddress(click.types.StringParamType):
+    """A recipient on the command line: a bare ``local@domain`` (what Synapse mails to)."""
+
+    name = "address"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> str:
+        from maildoctor.addresses import is_plain_address
+        from maildoctor.printable import printable
+
+        text = str(value).strip()
+        if not is_plain_address(text):
+            self.fail(f"{printable(text)!r} is not a mail address: give a bare local@domain, "
+                      "without a name, angle brackets or a list", param, ctx)
+        return text
+
+
 def synapse_python_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--synapse-python PATH``: the interpreter Synapse runs under (``none``: do not look)."""
     return click.option(

@@ -9,6 +9,7 @@ import click
 
 from maildoctor.cli.common import (
     ConfigCommand,
+    MailAddress,
     config_paths_arguments,
     fail_unusable,
     resolve_paths,
@@ -24,8 +25,9 @@ MARK = {"ok": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red"),
 
 @click.command("probe", cls=ConfigCommand)
 @config_paths_arguments
-@click.option("--to", metavar="ADDRESS", help="Also test RCPT TO for this recipient (no mail "
-              "is sent: the probe never sends DATA).")
+@click.option("--to", type=MailAddress(), metavar="ADDRESS",
+              help="Also test RCPT TO for this recipient, a bare local@domain (no mail is "
+              "sent: the probe never sends DATA).")
 @click.option("--timeout", type=click.FloatRange(0.1, 300), default=10.0, show_default=True,
               help="Seconds to wait for each step (a reply, a handshake).")
 @click.option("--ca-file", type=click.Path(exists=True, dir_okay=False),

@@ -13,6 +13,7 @@ import click
 
 from maildoctor.cli.common import (
     ConfigCommand,
+    MailAddress,
     config_paths_arguments,
     fail_unusable,
     resolve_paths,
@@ -35,7 +36,8 @@ KINDS = ("test", "password-reset", "registration", "add-threepid", "already-in-u
 
 @click.command("send", cls=ConfigCommand)
 @config_paths_arguments
-@click.option("--to", "to", required=True, metavar="ADDRESS", help="Recipient.")
+@click.option("--to", "to", required=True, type=MailAddress(), metavar="ADDRESS",
+              help="Recipient (a bare local@domain).")
 @click.option("--kind", type=click.Choice(KINDS), default="test", show_default=True,
               help="Which of Synapse's mails to send.")
 @click.option("--engine", type=click.Choice(["native", "synapse"]), default="native",

@@ -15,6 +15,9 @@ from maildoctor.diagnostics import Diagnostic, Severity, sort_key
 
 @dataclass
 class CheckResult:
+    """What ``check()`` found: the config read, the findings in order, the Synapse version
+    checked against, and what was known of where Synapse runs."""
+
     config: LoadedConfig
     diagnostics: list[Diagnostic]
     version: Version

@@ -96,6 +96,9 @@ class Duplicate:
 
 @dataclass
 class ParsedFile:
+    """One file as read: its lines, what YAML made of it, where each key sits, and its
+    duplicate keys. (A docstring also spares ``dataclass`` from building one.)"""
+
     path: str
     lines: list[str]
     data: Any
@@ -111,6 +114,8 @@ class ParsedFile:
 
 @dataclass(frozen=True)
 class Skipped:
+    """A path in a config directory that Synapse does not read, and why."""
+
     path: str
     reason: str  # "not-yaml-extension" | "subdirectory"
 
@@ -126,6 +131,9 @@ class Override:
 
 @dataclass
 class LoadedConfig:
+    """Every file read, in ``-c`` order, and their top-level merge as Synapse makes it
+    (``origin``: the file whose value won each key)."""
+
     files: list[ParsedFile]
     skipped: list[Skipped]
     merged: dict[Any, Any]

@@ -19,6 +19,7 @@ import difflib
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote
@@ -44,12 +45,32 @@ LOAD_ERROR_HELP = (
 
 
 def _tool_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("maildoctor")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0"
+    """maildoctor's installed version: the ``Version:`` of its metadata (``METADATA`` in a
+    ``maildoctor-X.Y.Z.dist-info`` directory, ``PKG-INFO`` in an ``.egg-info`` one), the
+    first such directory on ``sys.path`` winning, as with ``importlib.metadata.version``,
+    which costs ``check --format sarif`` about 10 ms more (importing it and scanning every
+    installed distribution). "0" when running from a source tree."""
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            stem, _, kind = name.rpartition(".")
+            if kind not in ("dist-info", "egg-info") or \
+                    stem.partition("-")[0].lower() != "maildoctor":
+                continue
+            filename = "METADATA" if kind == "dist-info" else "PKG-INFO"
+            try:
+                with open(os.path.join(entry or ".", name, filename), encoding="utf-8",
+                          errors="replace") as fh:
+                    head = fh.read(1 << 16).split("\n\n", 1)[0]
+            except OSError:
+                continue
+            for line in head.splitlines():
+                if line.lower().startswith("version:"):
+                    return line.split(":", 1)[1].strip()
+    return "0"  # pragma: no cover - running from a source tree
 
 
 def _rules() -> list[dict[str, Any]]:

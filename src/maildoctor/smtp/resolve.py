@@ -31,7 +31,7 @@ def check_host(host: Any) -> tuple[str, str]:
     if not isinstance(host, str):
         return "not-a-string", f"smtp_host is a {type(host).__name__}, not a host name"
     if host != host.strip() or any(c.isspace() for c in host):
-        return "whitespace", "smtp_host contains spaces"
+        return "whitespace", "smtp_host contains white space (a space, tab or line break)"
     if "://" in host:
         return "url", "smtp_host is a URL; give only the host name (the port goes in smtp_port)"
     if "@" in host:

@@ -61,7 +61,10 @@ class ServerCertificate:
 
 @functools.cache
 def _ca(role: Literal["trusted", "untrusted"]) -> trustme.CA:
-    return trustme.CA(organization_name=f"{_ORGANISATION} ({role} CA)")
+    # Named by where it can be trusted from, not "trusted CA": a probe that was not given
+    # the CA file quotes this name in an "untrusted certificate" diagnosis.
+    where = "the CA in its ca.pem" if role == "trusted" else "a CA no client has"
+    return trustme.CA(organization_name=f"{_ORGANISATION} ({where})")
 
 
 def trusted_ca_pem() -> bytes:

@@ -34,6 +34,9 @@ RuleFunc = Callable[["LintContext"], Iterable[Diagnostic]]
 
 @dataclass(frozen=True)
 class Rule:
+    """A registered rule: its code (``MD101``), name, default severity, one-line summary,
+    documentation, and the function that yields its findings."""
+
     code: str
     name: str
     severity: Severity

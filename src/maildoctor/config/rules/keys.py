@@ -13,6 +13,7 @@ from typing import Any
 from maildoctor.config import schema
 from maildoctor.config.load import dotted
 from maildoctor.config.rules import LintContext, rule
+from maildoctor.config.schema.data import NOTIF_FROM_MISSING_LINE
 from maildoctor.diagnostics import Applicability, Diagnostic, Edit, Fix, Location, Severity
 
 IGNORED = ("Synapse ignores this key without a warning (its config check still says "
@@ -52,9 +53,8 @@ def missing_consequence(ctx: LintContext, key: str) -> str:
     if key == "smtp_host":
         return "smtp_host is therefore unset, so Synapse connects to localhost."
     if key == "notif_from":
-        return ("notif_from is therefore unset, so Synapse refuses to start: 'Password reset "
-                "emails are enabled on this homeserver due to a partial 'email' block. However, "
-                "the following required keys are missing: email.notif_from'.")
+        return ("notif_from is therefore unset, so Synapse refuses to start: "
+                f"'{NOTIF_FROM_MISSING_LINE}'.")
     if key == "force_tls":
         return "force_tls is therefore off: Synapse speaks plain SMTP first (STARTTLS if offered)."
     if key == "enable_tls":

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from maildoctor.config.load import MAX_FILE_BYTES, dotted
 from maildoctor.config.rules import LintContext, rule
+from maildoctor.config.schema.data import NOTIF_FROM_MISSING_LINE
 from maildoctor.diagnostics import Applicability, Diagnostic, Fix, Location, Severity
 
 
@@ -72,10 +73,7 @@ def email_block_replaced(ctx: LintContext) -> Iterator[Diagnostic]:
         )
         if "notif_from" in lost:
             consequence += (
-                " Without notif_from Synapse refuses to start: 'Password reset emails are "
-                "enabled on this homeserver due to a partial 'email' block. However, the "
-                "following required keys are missing: email.notif_from'."
-            )
+                f" Without notif_from Synapse refuses to start: '{NOTIF_FROM_MISSING_LINE}'.")
         yield ctx.diag(
             "MD002",
             f"the email: block in {ov.later.path} replaces the one in {ov.earlier.path}",

@@ -13,13 +13,13 @@ from collections.abc import Iterator, Mapping
 from email.utils import parseaddr
 from typing import Any
 
+from maildoctor.addresses import is_plain_address
 from maildoctor.config import schema
 from maildoctor.config.rules import LintContext, rule
+from maildoctor.config.schema.data import NOTIF_FROM_MISSING_LINE
 from maildoctor.diagnostics import Applicability, Diagnostic, Edit, Fix, Severity
 
-PARTIAL_BLOCK = ("Synapse does not start: Error in configuration: Password reset emails are "
-                 "enabled on this homeserver due to a partial 'email' block. However, the "
-                 "following required keys are missing: email.notif_from")
+PARTIAL_BLOCK = f"Synapse does not start: Error in configuration: {NOTIF_FROM_MISSING_LINE}"
 EXAMPLE_FROM = "Your Friendly %(app)s homeserver <noreply@example.org>"
 SEND_FAILS = ('Every mail fails: the client gets 500 M_UNKNOWN "An error was encountered when '
               'sending the email"')
@@ -128,7 +128,6 @@ def notif_from_format(ctx: LintContext) -> Iterator[Diagnostic]:
 
 
 #: What a mail server accepts in MAIL FROM:<...> without quoting: no space, no brackets, one @.
-_PLAIN_ADDRESS = re.compile(r"^[^\s@<>()\[\]\\,;:\"]+@[^\s@<>()\[\]\\,;:\"]+$")
 
 
 def _corrected_from(raw: str) -> str | None:
@@ -136,7 +135,7 @@ def _corrected_from(raw: str) -> str | None:
     holding an @ becomes the bracketed address, the words before it the display name.
     None when no such reading exists."""
     words = raw.split()
-    if "<" in raw or ">" in raw or len(words) < 2 or not _PLAIN_ADDRESS.match(words[-1]):
+    if "<" in raw or ">" in raw or len(words) < 2 or not is_plain_address(words[-1]):
         return None
     name = " ".join(words[:-1]).strip()
     if any(c in name for c in '<>@,;:"'):
@@ -176,7 +175,7 @@ def notif_from_address(ctx: LintContext) -> Iterator[Diagnostic]:
             fix=Fix(f'Quote the display name: notif_from: \'"{name}" <{bracketed}>\'.',
                     Applicability.DISPLAY_ONLY),
             path=path, at="value")
-    elif not _PLAIN_ADDRESS.match(address) and "@" in address:
+    elif not is_plain_address(address) and "@" in address:
         corrected = _corrected_from(str(ctx.email["notif_from"]))
         fix = Fix(f"Put the address in angle brackets: notif_from: {corrected!r}."
                   if corrected else f'Write it as "Name <address>", e.g. "{EXAMPLE_FROM}".',

@@ -419,7 +419,7 @@ def bad_smtp_host(ctx: LintContext) -> Iterator[Diagnostic]:
         fix_host = Fix(f"Set smtp_host: {host} and smtp_port: {port}.", Applicability.UNSAFE,
                        (Edit("set-value", ctx.file_of(path), "email.smtp_host", host),
                         Edit("insert-key", ctx.file_of(path), "email.smtp_port", int(port))))
-    elif value != value.strip() or " " in value.strip():
-        problem = f"smtp_host {value!r} contains spaces"
+    elif any(c.isspace() for c in value):
+        problem = f"smtp_host {value!r} contains white space (a space, tab or line break)"
     if problem:
         yield ctx.diag("MD208", problem, consequence=dns, fix=fix_host, path=path, at="value")

@@ -12,12 +12,20 @@ from types import MappingProxyType
 
 from maildoctor.config.schema.model import Change, KeySpec, SubjectSpec, Version
 
-__all__ = ["EMAIL_KEYS", "NEWEST", "SUBJECT_KEYS"]
+__all__ = ["EMAIL_KEYS", "NEWEST", "NOTIF_FROM_MISSING", "NOTIF_FROM_MISSING_LINE", "SUBJECT_KEYS"]
 
 V = Version
 
 #: The newest Synapse the project has verified its facts against.
 NEWEST = V(1, 163, 2)
+
+#: Synapse's startup error (a ConfigError, after "Error in configuration:") when the email:
+#: block is non-empty and notif_from is unset, with Synapse's own line breaks.
+NOTIF_FROM_MISSING = ("Password reset emails are enabled on this homeserver due to a partial\n"
+                      "'email' block. However, the following required keys are missing:\n"
+                      "    email.notif_from")
+#: The same words on one line, for quoting inside a sentence.
+NOTIF_FROM_MISSING_LINE = " ".join(NOTIF_FROM_MISSING.split())
 
 _NOTIFS = "only when email.enable_notifs is truthy"
 _VERIFY = "only when the email: block is non-empty (email verification is then on)"
@@ -175,8 +183,7 @@ _CORE_EMAIL_KEYS: tuple[KeySpec, ...] = (
         added=V(0, 16, 0),
         load_errors=(
             "RuntimeError: Invalid notif_from address (traceback) when parseaddr finds no address",
-            "Password reset emails are enabled on this homeserver due to a partial\n'email' "
-            "block. However, the following required keys are missing:\n    email.notif_from",
+            NOTIF_FROM_MISSING,
         ),
         notes=(
             "Mandatory as soon as the email: block is non-empty.",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from email.utils import parseaddr
 
+from maildoctor.config.schema.data import NOTIF_FROM_MISSING
 from maildoctor.config.settings import EmailSettings, truthy
 from maildoctor.synapse.model.outcome import CONFIG_ERROR, NO_RESPONSE, Outcome
 
@@ -37,9 +38,7 @@ def startup_failure(settings: EmailSettings) -> Outcome | None:
         return _no_start("RuntimeError", "Invalid notif_from address", why,
                          "startup traceback ending RuntimeError: Invalid notif_from address")
     if s.email_enabled and not s.notif_from:
-        text = ("Password reset emails are enabled on this homeserver due to a partial\n"
-                "'email' block. However, the following required keys are missing:\n"
-                "    email.notif_from")
+        text = NOTIF_FROM_MISSING
         why = "Any non-empty email block turns on email verification, which needs notif_from."
         return _no_start(CONFIG_ERROR, text, why, f"stderr: Error in configuration:\n  {text}")
     for key, type_name in (("smtp_user", type(s.smtp_user).__name__),
