@@ -78,6 +78,22 @@ class Kind:
     MECHANISMS_UNUSABLE = "mechanisms-unusable"  # only mechanisms Twisted does not know
     AUTH_NOT_SMTP = "auth-answered-not-smtp"  # AUTH answered by a line that is not SMTP
     HANDSHAKE_SILENT = "handshake-silent"  # no answer to the TLS handshake
+    # seen only in Synapse's log (``maildoctor explain``; the rows' stage is "log")
+    PASSWORD_PLACEHOLDER = "password-placeholder"  # smtp_pass is a placeholder
+    PASS_WITHOUT_USER = "password-without-user"  # smtp_pass without smtp_user: Twisted crashes
+    LOGIN_REQUIRED = "login-required"  # no smtp_user, the server wants a login
+    NON_ASCII = "non-ascii-address"  # Twisted has no SMTPUTF8
+    INVALID_RECIPIENT = "invalid-recipient"  # a recipient with no address part
+    BAD_PLACEHOLDER = "bad-placeholder"  # a stray % in notif_from or a subject
+    SUBJECT_PLACEHOLDER = "subject-placeholder"  # a subject placeholder the mail lacks
+    LEGACY_RETRY = "legacy-retry"  # Synapse before 1.92 retried, then failed
+    NOTIF_FROM_MISSING = "notif-from-missing"  # email: without notif_from
+    NOTIF_FROM_INVALID = "notif-from-invalid"  # notif_from with no address
+    TLS_FLAGS = "tls-flags"  # force_tls / require_transport_security with enable_tls off
+    REQUIRE_3PID = "require-3pid-without-email"  # registrations_require_3pid, no email
+    NUMERIC_SECRET = "numeric-secret"  # YAML read the password as a number
+    BAD_DURATION = "bad-duration"  # a duration Synapse cannot parse
+    UNKNOWN = "unknown"  # an exception with no row of its own
 
 
 _HANG = "Synapse waits for an answer that never comes: the request hangs and nothing is logged."
@@ -93,6 +109,8 @@ _START = "Synapse refuses to start (exit 1)."
 _SEE_CHECK = "run `maildoctor check` on the config: its finding says what to change"
 _NO_LOGIN = ("Twisted cannot log in, so Synapse's send fails (AUTHRequiredError): it logs "
              "\"Error sending email\" and the client gets HTTP 500.")
+_CRASH_HANG = ("Twisted crashes (TypeError, logged as 'Unhandled Error') and drops the "
+               "connection without telling Synapse: the send never returns.")
 _NO_CONNECT = ("Synapse's send fails at once (\"Error sending email\", HTTP 500 to the "
                "client).")
 
@@ -367,6 +385,114 @@ CAUSES: tuple[Cause, ...] = (
       "a proxy, or not the mail server you meant", _ERROR,
       "check smtp_host and smtp_port: something between Synapse and the mail server answers "
       "AUTH in its place", "email.smtp_port"),
+    # -- seen in Synapse's log (``maildoctor explain``): no host, port or reply to fill in,
+    # so these say what the log allows; a log failure the probe's rows word well without
+    # those fields reads the probe's row instead (synapse/logs/causes.py).
+    C("log-no-password", "log", Kind.PASSWORD_MISSING, None,
+      "smtp_user is set but Synapse has no smtp_pass: missing, empty, or misspelt (e.g. "
+      "smpt_pass), which Synapse silently ignores.", _NO_LOGIN,
+      "Write the password as `smtp_pass` under email: (`maildoctor check` finds typos).",
+      "email.smtp_pass"),
+    C("log-no-auth-offered", "log", Kind.NO_AUTH_OFFERED, None,
+      "The server did not advertise AUTH: it offers it only after STARTTLS (and enable_tls "
+      "is off or STARTTLS is not offered), or not on this port.", _NO_LOGIN,
+      "Use the submission port (587 STARTTLS or 465 with force_tls) with enable_tls on; or "
+      "remove smtp_user if the server relays without a login."),
+    C("log-unsupported-mechanisms", "log", Kind.MECHANISMS_UNUSABLE, None,
+      "The server offers only mechanisms Twisted cannot use (e.g. XOAUTH2/OAUTHBEARER), or "
+      "writes its AUTH line in a form Twisted misses.", _NO_LOGIN,
+      "Enable LOGIN or PLAIN on the server, or relay through one that has them."),
+    C("log-wrong-credentials", "log", R, Blame.CREDENTIALS,
+      "smtp_user or smtp_pass is wrong for this server.", _ERROR,
+      "Check both; many providers need an app password or API key, not the account "
+      "password.", "email.smtp_pass"),
+    C("log-placeholder", "log", Kind.PASSWORD_PLACEHOLDER, None,
+      "smtp_pass still holds a placeholder (changeme, redacted, ...).", _ERROR,
+      "Put the real password in smtp_pass.", "email.smtp_pass"),
+    C("log-mechanism-refused", "log", R, Blame.MECHANISM,
+      "The server advertises CRAM-MD5 but refuses it when used (504), or sent a malformed "
+      "challenge (501); Twisted does not fall back.", _ERROR,
+      "Stop advertising CRAM-MD5 on the server, or fix its SASL setup."),
+    C("log-needs-auth", "log", Kind.LOGIN_REQUIRED, None,
+      "No smtp_user is configured, but the server requires a login.", _ERROR,
+      "Add smtp_user and smtp_pass.", "email.smtp_user"),
+    C("log-sender-not-allowed", "log", R, Blame.SENDER,
+      "notif_from's address is not one this account may send as (not verified, not owned "
+      "by the login, or not a domain the relay accepts).", _ERROR,
+      "Use the account's own address or a verified sender/domain in notif_from.",
+      "email.notif_from"),
+    C("log-recipient-refused", "log", R, Blame.RECIPIENT,
+      "The recipient address was refused (unknown user, greylisting 450, relay denied, or a "
+      "sandbox that only allows verified recipients).", _ERROR,
+      "Check the address and the server's relay/recipient policy."),
+    C("log-size-limit", "log", R, Blame.CONTENT,
+      "The server's size limit is below the mail's size.", _ERROR,
+      "Raise the limit or shrink custom templates."),
+    C("log-bad-host", "log", Kind.NXDOMAIN, None,
+      "smtp_host is misspelt, contains host:port or a URL, or is a container name not on "
+      "Synapse's Docker network.", _NO_CONNECT, "Fix smtp_host (`maildoctor check`).",
+      "email.smtp_host"),
+    C("log-smtputf8", "log", Kind.NON_ASCII, None,
+      "notif_from or the recipient has a non-ASCII address; Twisted has no SMTPUTF8.", _ERROR,
+      "Use an ASCII address in notif_from.", "email.notif_from"),
+    C("log-pass-without-user", "log", Kind.PASS_WITHOUT_USER, None,
+      "smtp_pass is set without smtp_user: Twisted crashes with a TypeError (logged as "
+      "'Unhandled Error') and the send never returns.", _CRASH_HANG,
+      "Add smtp_user, or remove smtp_pass.", "email.smtp_user"),
+    C("log-bad-to", "log", Kind.INVALID_RECIPIENT, None,
+      "The recipient address has no address part.", _ERROR, "Check the address."),
+    C("log-stray-percent", "log", Kind.BAD_PLACEHOLDER, None,
+      "notif_from or a subject has a lone % or a malformed placeholder.",
+      "Every mail of that kind fails.", "Write %% for a literal percent sign; use %(app)s."),
+    C("log-subject-key", "log", Kind.SUBJECT_PLACEHOLDER, None,
+      "A notification subject uses e.g. %(server_name)s, which notification mails do not "
+      "provide.", "Notification mails fail (\"Exception processing notifs\"); users see "
+      "nothing.", "Use only that subject's placeholders (`maildoctor check`)."),
+    C("log-force-tls-plain-port", "log", Kind.SPEAKS_PLAIN, None,
+      "force_tls on a plain/STARTTLS port (25, 587, 2525): the TLS handshake fails and "
+      "Twisted never reports it.", _HANG, "Remove force_tls, or use port 465.",
+      "email.force_tls"),
+    C("log-cert-name", "log", Kind.NAME_MISMATCH, None,
+      "The certificate does not cover the name Synapse checks (tlsname, else smtp_host; "
+      "often 'localhost' or an IP).", _HANG,
+      "Set `tlsname` to a name in the certificate, or fix smtp_host.", "email.tlsname"),
+    C("log-auth-4xx-or-drop", "log", Kind.CLOSED, None,
+      "AUTH got a 4xx, or the server closed the connection after a failed login (wrong "
+      "password on some servers).", _HANG, "Check smtp_user/smtp_pass with `maildoctor probe`."),
+    C("log-silent-server", "log", Kind.SILENT, None,
+      "The server accepts the TCP connection but never answers, or stalls mid-dialogue; "
+      "Synapse has no SMTP timeout.", _HANG, "Check the server and any firewall/proxy."),
+    C("log-retry", "log", Kind.LEGACY_RETRY, None,
+      "A connection problem, a 4xx reply, or a TLS failure made Twisted retry; the last "
+      "exception of the request says which.",
+      "Old Synapse reconnected 5 times at once and then failed with a 500.",
+      "Read the failure logged after the retries; upgrade Synapse."),
+    C("log-no-notif-from", "log", Kind.NOTIF_FROM_MISSING, None,
+      "Any non-empty email: block turns on email verification, which needs notif_from (a "
+      "later config file may have replaced the whole block).", _START,
+      "Add `notif_from: \"%(app)s <noreply@example.org>\"` to the email: block.",
+      "email.notif_from"),
+    C("log-bad-notif-from", "log", Kind.NOTIF_FROM_INVALID, None,
+      "notif_from parses to an empty address.", _START,
+      "Write it as `Name <address@domain>`.", "email.notif_from"),
+    C("log-tls-flags", "log", Kind.TLS_FLAGS, None,
+      "force_tls or require_transport_security needs enable_tls on.", _START,
+      "Remove enable_tls: false, or the other flag.", "email.enable_tls"),
+    C("log-no-email", "log", Kind.REQUIRE_3PID, None,
+      "Registration requires an email address but there is no email: block.", _START,
+      "Configure email: (`maildoctor init --provider NAME`)."),
+    C("log-numeric-secret", "log", Kind.NUMERIC_SECRET, None,
+      "YAML read an unquoted numeric password as a number.", _START,
+      "Quote it: smtp_pass: \"123456\".", "email.smtp_pass"),
+    C("log-duration", "log", Kind.BAD_DURATION, None,
+      "validation_token_lifetime or notif_delay_before_mail is malformed.", _START,
+      "Use a number with ms/s/m/h/d/w/y, e.g. 10m."),
+    C("log-config", "log", Kind.NO_START, None,
+      "Synapse rejected an email: setting; the message says which.", _START,
+      "Run `maildoctor check` on the config."),
+    C("log-unknown", "log", Kind.UNKNOWN, None,
+      "An exception maildoctor has no table entry for; see the excerpt.", _ERROR,
+      "Run `maildoctor probe` against the config."),
     C("not-configured", None, Kind.CONFIG, None,
       "the config cannot send: {detail}", "Synapse cannot send any mail with this config.",
       "fix the email: block of the config", relay_fix="fix the email: block of the relay's "

@@ -2,26 +2,30 @@
 
 Data only (the narrowing logic is in :mod:`maildoctor.synapse.logs.explain`). One
 :class:`Explanation` per failure kind found by :mod:`maildoctor.synapse.logs.scan`; facts
-from spec synapse-email.md 2.4-2.6 and 6, and twisted-smtp.md 3A/3B.
+from spec synapse-email.md 2.4-2.6 and 6, and twisted-smtp.md 3A/3B. The candidates' words
+are rows of the cause table (:mod:`maildoctor.causes`): the probe's row for the same
+failure, filled as far as a log can tell, or a "log" row where only the log sees it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from maildoctor.causes import CAUSES as _ROWS
+from maildoctor.causes import Kind, cause_for
+from maildoctor.replies import Blame
 
 __all__ = ["CAUSES", "CLIENT_500", "CRASH_HANG", "EFFECT_BY_MAIL", "MAIL_LABELS", "Cause",
            "Explanation"]
 
-_TABLE = {row.id: row for row in _ROWS}  # the one cause table, for the rows it shares
-
 
 @dataclass(frozen=True)
 class Cause:
+    """One candidate cause, worded by a row of the cause table (:mod:`maildoctor.causes`)."""
+
     id: str
     text: str
     fix: str
+    row: str = ""  # the cause table row it reads
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,28 @@ class Explanation:
     probe: bool = True  # whether `maildoctor probe` can tell the causes apart
 
 
-C = Cause
+#: What a log never says (host, port, the dialogue step): the probe rows' fields read so.
+_LOG_FIELDS = {"where": "smtp_host:smtp_port", "host": "smtp_host", "stage": "the dialogue"}
+
+
+def _sentence(text: str) -> str:
+    """A row's words as a sentence; a config key that starts it keeps its spelling."""
+    first = text.split(" ", 1)[0]
+    if "_" not in first and "`" not in first:
+        text = text[:1].upper() + text[1:]
+    return text if text.endswith(".") else text + "."
+
+
+def C(cause_id: str, kind: str, blame: Blame | None = None, *, at: str = "log",
+      **fields: str) -> Cause:
+    """Candidate ``cause_id`` worded by the table's row for (stage, kind, blame): the log's
+    own row (stage "log") unless ``at`` names the stage of the probe's row for the same
+    failure, whose fields ``fields`` fill as far as a log can tell."""
+    row = cause_for(at, kind, blame)
+    text, _, fix = row.render({**_LOG_FIELDS, **fields})
+    return Cause(cause_id, _sentence(text), _sentence(fix), row.id)
+
+
 #: The effect of a failed send during a client's request (validation mails, spec 2.6).
 CLIENT_500 = ("The client got HTTP 500 (M_UNKNOWN, \"An error was encountered when sending "
               "the email\").")
@@ -66,159 +91,111 @@ MAIL_LABELS = {"validation": "Validation mails", "notification": "Notification m
 _START = "Synapse refuses to start (exit 1)."
 
 _HANG_CAUSES = (
-    C("implicit-tls-port", "Port 465 (implicit TLS) without force_tls: Synapse waits for a "
-      "plain-text greeting that never comes.", "Set `force_tls: true`, or use port 587."),
-    C("force-tls-plain-port", "force_tls on a plain/STARTTLS port (25, 587, 2525): the TLS "
-      "handshake fails and Twisted never reports it.", "Remove force_tls, or use port 465."),
-    C("cert-untrusted", "The server's certificate is self-signed, expired or from a CA the "
-      "Synapse host does not trust (STARTTLS or implicit TLS).",
-      "Use a certificate from a public CA, or trust the CA through SSL_CERT_FILE."),
-    C("cert-name", "The certificate does not cover the name Synapse checks (tlsname, else "
-      "smtp_host; often 'localhost' or an IP).",
-      "Set `tlsname` to a name in the certificate, or fix smtp_host."),
-    C("greeting-4xx", "The server greeted with 421/554 (busy, rate-limited, blocked IP).",
-      "Check the server's logs and its policy for the Synapse host's IP."),
-    C("tls-4xx", "The server answered STARTTLS with 454 (TLS temporarily unavailable).",
-      "Fix the server's TLS setup."),
-    C("auth-4xx-or-drop", "AUTH got a 4xx, or the server closed the connection after a failed "
-      "login (wrong password on some servers).",
-      "Check smtp_user/smtp_pass with `maildoctor probe`."),
-    C("pass-without-user", "smtp_pass is set without smtp_user: Twisted crashes with a "
-      "TypeError (logged as 'Unhandled Error') and the send never returns.",
-      "Add smtp_user, or remove smtp_pass."),
-    C("silent-server", "The server accepts the TCP connection but never answers, or stalls "
-      "mid-dialogue; Synapse has no SMTP timeout.", "Check the server and any firewall/proxy."),
+    C("implicit-tls-port", Kind.SPEAKS_TLS, at="connect", port="465"),
+    C("force-tls-plain-port", Kind.SPEAKS_PLAIN),
+    C("cert-untrusted", Kind.UNTRUSTED, at="tls", how="STARTTLS or implicit TLS",
+      what="self-signed, expired or from a CA the Synapse host does not trust"),
+    C("cert-name", Kind.NAME_MISMATCH),
+    C("greeting-4xx", Kind.REPLY, at="greeting", reply="421 or 554"),
+    C("tls-4xx", Kind.REPLY, at="starttls", reply="454 (TLS temporarily unavailable)"),
+    C("auth-4xx-or-drop", Kind.CLOSED),
+    C("pass-without-user", Kind.PASS_WITHOUT_USER),
+    C("silent-server", Kind.SILENT),
 )
 
 CAUSES: dict[str, Explanation] = {
     "auth-required": Explanation(
         "Authentication required but not possible (AUTHRequiredError)",
         _500 + " The \"[CRAM-MD5, LOGIN, PLAIN]\" text is Twisted's, whatever the cause.",
-        (C("no-password", "smtp_user is set but Synapse has no smtp_pass: missing, empty, or "
-           "misspelt (e.g. smpt_pass), which Synapse silently ignores.",
-           "Write the password as `smtp_pass` under email: (`maildoctor check` finds typos)."),
-         C("no-auth-offered", "The server did not advertise AUTH: it offers it only after "
-           "STARTTLS (and enable_tls is off or STARTTLS is not offered), or not on this port.",
-           "Use the submission port (587 STARTTLS or 465 with force_tls) with enable_tls on; "
-           "or remove smtp_user if the server relays without a login."),
-         C("unsupported-mechanisms", "The server offers only mechanisms Twisted cannot use "
-           "(e.g. XOAUTH2/OAUTHBEARER), or writes its AUTH line in a form Twisted misses.",
-           "Enable LOGIN or PLAIN on the server, or relay through one that has them."))),
+        (C("no-password", Kind.PASSWORD_MISSING), C("no-auth-offered", Kind.NO_AUTH_OFFERED),
+         C("unsupported-mechanisms", Kind.MECHANISMS_UNUSABLE))),
     "auth-declined": Explanation(
         "The server refused the login (AUTHDeclinedError)", _500,
-        (C("wrong-credentials", "smtp_user or smtp_pass is wrong for this server.",
-           "Check both; many providers need an app password or API key, not the account "
-           "password."),
-         C("placeholder", "smtp_pass still holds a placeholder (changeme, redacted, ...).",
-           "Put the real password in smtp_pass."),
-         C("cram-md5-backend", "The server advertises CRAM-MD5, Twisted prefers it, but the "
-           "server cannot verify it (passwords stored hashed); LOGIN/PLAIN would work.",
-           "Stop advertising CRAM-MD5 on the server."))),
+        (C("wrong-credentials", Kind.REPLY, Blame.CREDENTIALS),
+         C("placeholder", Kind.PASSWORD_PLACEHOLDER),
+         C("cram-md5-backend", Kind.CRAM_TRAP, at="auth", worked="LOGIN or PLAIN",
+           verb="would work"))),
     "auth-temporary": Explanation(
         "Temporary authentication failure (4xx to AUTH)",
         "Synapse >= 1.92 hangs on this; older Synapse retried 5 times, then failed.",
-        (C("auth-4xx", "The server answered AUTH with a 4xx (temporary failure, rate limit).",
-           "Check the server's authentication backend and rate limits."),)),
+        (C("auth-4xx", Kind.REPLY, Blame.SERVER, at="auth",
+           reply="a 4xx reply"),)),
     "auth-mechanism": Explanation(
         "The chosen AUTH mechanism failed (AuthenticationError)", _500,
-        (C("mechanism-refused", "The server advertises CRAM-MD5 but refuses it when used "
-           "(504), or sent a malformed challenge (501); Twisted does not fall back.",
-           "Stop advertising CRAM-MD5 on the server, or fix its SASL setup."),)),
+        (C("mechanism-refused", Kind.REPLY, Blame.MECHANISM),)),
     "tls-required": Explanation(
         "STARTTLS required but not offered (TLSRequiredError)", _500,
-        (C("no-starttls", "require_transport_security is on, and the server does not offer "
-           "STARTTLS on this port (or offers it in a form Twisted misses).",
-           "Use the provider's STARTTLS port (587), or port 465 with force_tls: true."),)),
+        (C("no-starttls", Kind.NO_STARTTLS, at="ehlo"),)),
     "starttls-refused": Explanation(
         "STARTTLS refused (SMTPTLSError)", _500,
-        (C("starttls-5xx", "The server answered STARTTLS with a 5xx: its TLS is broken or "
-           "disabled.", "Fix the server's TLS configuration, or use implicit TLS (465)."),)),
+        (C("starttls-5xx", Kind.REPLY, at="starttls",
+           reply="a 5xx: its TLS is broken or disabled"),)),
     "ehlo-required": Explanation(
         "EHLO rejected (EHLORequiredError)", _500,
-        (C("ehlo-rejected", "The server rejected EHLO; Twisted needs ESMTP for AUTH and TLS. "
-           "The EHLO name is the Synapse host's FQDN (often a random container name).",
-           "Check the server's HELO/EHLO restrictions; give the host a proper FQDN."),)),
+        (C("ehlo-rejected", Kind.REPLY, Blame.CLIENT_HOST, at="ehlo",
+           reply="it rejected EHLO, which Twisted needs for AUTH and TLS"),)),
     "auth-needed-at-mail": Explanation(
         "The server wants a login or STARTTLS first (530 at MAIL)", _500,
-        (C("needs-auth", "No smtp_user is configured, but the server requires a login.",
-           "Add smtp_user and smtp_pass."),
-         C("needs-starttls", "enable_tls is off, but the server requires STARTTLS first.",
-           "Turn enable_tls back on (and fix certificate trust if needed)."))),
+        (C("needs-auth", Kind.LOGIN_REQUIRED),
+         C("needs-starttls", Kind.REPLY, Blame.TLS, at="mail",
+           reply="530 at MAIL FROM, with enable_tls off"))),
     "sender-rejected": Explanation(
         "The server refused the sender (at MAIL FROM, or at RCPT TO as Postfix does)", _500,
-        (C("sender-not-allowed", "notif_from's address is not one this account may send as "
-           "(not verified, not owned by the login, or not a domain the relay accepts).",
-           "Use the account's own address or a verified sender/domain in notif_from."),)),
+        (C("sender-not-allowed", Kind.REPLY, Blame.SENDER),)),
     "greylisted": Explanation(
         "The server greylisted the mail (450 at RCPT)",
         _500 + " Synapse does not retry; a later try would have passed.",
-        (C("greylisted", _TABLE["refused-greylisted"].cause.replace(
-            "{reply}", "the 450").capitalize() + ".",
-           _TABLE["refused-greylisted"].fix.capitalize() + "."),)),
+        (C("greylisted", Kind.REPLY, Blame.GREYLISTED, at="rcpt", reply="the 450"),)),
     "recipient-rejected": Explanation(
         "The server refused the recipient (RCPT TO)", _500,
-        (C("recipient-refused", "The recipient address was refused (unknown user, greylisting "
-           "450, relay denied, or a sandbox that only allows verified recipients).",
-           "Check the address and the server's relay/recipient policy."),)),
+        (C("recipient-refused", Kind.REPLY, Blame.RECIPIENT),)),
     "message-too-large": Explanation(
         "Message too large", _500,
-        (C("size-limit", "The server's size limit is below the mail's size.",
-           "Raise the limit or shrink custom templates."),)),
+        (C("size-limit", Kind.REPLY, Blame.CONTENT),)),
     "delivery-refused": Explanation(
         "The server refused the message (SMTPDeliveryError)", _500,
-        (C("refused", "The server refused MAIL, RCPT or DATA; its reply says why.",
-           "Read the server's reply in the excerpt."),)),
+        (C("refused", Kind.REPLY, at="data", stage="MAIL, RCPT or DATA",
+           reply="its reply, in the excerpt, says why"),)),
     "not-smtp": Explanation(
         "Not an SMTP server (SMTPProtocolError)", _500,
-        (C("wrong-service", "smtp_port points at another service (POP3, IMAP, HTTP).",
-           "Use the server's SMTP submission port."),)),
+        (C("wrong-service", Kind.NOT_SMTP, at="connect"),)),
     "dns": Explanation(
         "The SMTP host name does not resolve (DNSLookupError)", _500,
-        (C("bad-host", "smtp_host is misspelt, contains host:port or a URL, or is a container "
-           "name not on Synapse's Docker network.", "Fix smtp_host (`maildoctor check`)."),)),
+        (C("bad-host", Kind.NXDOMAIN),)),
     "refused": Explanation(
         "Connection refused (ConnectionRefusedError)", _500,
-        (C("nothing-listening", "Nothing listens on smtp_host:smtp_port: a wrong or misspelt "
-           "port (e.g. smpt_port, so the default 25 is used), or the server is down.",
-           "Fix smtp_port / smtp_host, or start the server."),)),
+        (C("nothing-listening", Kind.REFUSED, at="connect"),)),
     "tcp-timeout": Explanation(
         "TCP connect timed out (User timeout caused connection failure)",
         _500 + " Each attempt takes about 30 s per address (the TCP connect timeout).",
-        (C("blocked", "The port is filtered: many clouds block outbound port 25; or a firewall "
-           "drops the packets.", "Use port 587/465, or open the firewall."),)),
+        (C("blocked", Kind.TIMEOUT, at="connect"),)),
     "connect-error": Explanation(
         "Connection failed", _500,
-        (C("network", "A network error before SMTP started (no route, IPv6 literal on old "
-           "Synapse).", "Check routing; upgrade Synapse to >= 1.92 for IPv6."),)),
+        (C("network", Kind.UNREACHABLE, at="connect"),)),
     "non-ascii-address": Explanation(
         "Non-ASCII address (UnicodeEncodeError)", _500,
-        (C("smtputf8", "notif_from or the recipient has a non-ASCII address; Twisted has no "
-           "SMTPUTF8.", "Use an ASCII address in notif_from."),)),
+        (C("smtputf8", Kind.NON_ASCII),)),
     "pass-without-user": Explanation(
         "The send never finished: Twisted crashed on smtp_pass without smtp_user "
         "(TypeError, 'Unhandled Error')", CRASH_HANG,
         (_HANG_CAUSES[7],), probe=False),
     "invalid-to": Explanation(
         "Invalid recipient address", _500,
-        (C("bad-to", "The recipient address has no address part.", "Check the address."),)),
+        (C("bad-to", Kind.INVALID_RECIPIENT),)),
     "bad-format": Explanation(
         "A broken % placeholder in notif_from or a subject (ValueError)",
         "Every mail of that kind fails.",
-        (C("stray-percent", "notif_from or a subject has a lone % or a malformed placeholder.",
-           "Write %% for a literal percent sign; use %(app)s."),), probe=False),
+        (C("stray-percent", Kind.BAD_PLACEHOLDER),), probe=False),
     "subject-placeholder": Explanation(
         "A notification subject uses a placeholder it does not have (KeyError)",
         "Notification mails fail (\"Exception processing notifs\"); users see nothing.",
-        (C("subject-key", "A notification subject uses e.g. %(server_name)s, which notification "
-           "mails do not provide.", "Use only that subject's placeholders (`maildoctor check`)."),),
+        (C("subject-key", Kind.SUBJECT_PLACEHOLDER),),
         probe=False),
     "hang": Explanation("The send never finished (silent hang)", _HANG, _HANG_CAUSES),
     "legacy-retry": Explanation(
         "SMTP retries (Synapse before 1.92)",
         "Old Synapse reconnected 5 times at once and then failed with a 500.",
-        (C("retry", "A connection problem, a 4xx reply, or a TLS failure made Twisted retry; the "
-           "last exception of the request says which.", "Read the failure logged after the "
-           "retries; upgrade Synapse."),)),
+        (C("retry", Kind.LEGACY_RETRY),)),
     "greeting-refused": Explanation(
         "The server refused the connection at the greeting (SMTPConnectError)", _500,
         (_HANG_CAUSES[4],)),
@@ -235,36 +212,27 @@ CAUSES: dict[str, Explanation] = {
         "No reply from the SMTP server (SMTPTimeoutError)", _500, (_HANG_CAUSES[8],)),
     "config-notif-from-missing": Explanation(
         "email: is set but notif_from is missing", _START,
-        (C("no-notif-from", "Any non-empty email: block turns on email verification, which "
-           "needs notif_from (a later config file may have replaced the whole block).",
-           "Add `notif_from: \"%(app)s <noreply@example.org>\"` to the email: block."),),
+        (C("no-notif-from", Kind.NOTIF_FROM_MISSING),),
         probe=False),
     "config-notif-from-invalid": Explanation(
         "notif_from has no address (Invalid notif_from address)", _START,
-        (C("bad-notif-from", "notif_from parses to an empty address.",
-           "Write it as `Name <address@domain>`."),), probe=False),
+        (C("bad-notif-from", Kind.NOTIF_FROM_INVALID),), probe=False),
     "config-tls-flags": Explanation(
         "force_tls / require_transport_security with enable_tls off", _START,
-        (C("tls-flags", "force_tls or require_transport_security needs enable_tls on.",
-           "Remove enable_tls: false, or the other flag."),), probe=False),
+        (C("tls-flags", Kind.TLS_FLAGS),), probe=False),
     "config-require-3pid": Explanation(
         "registrations_require_3pid demands email, but email is not configured", _START,
-        (C("no-email", "Registration requires an email address but there is no email: block.",
-           "Configure email: (`maildoctor init --provider NAME`)."),), probe=False),
+        (C("no-email", Kind.REQUIRE_3PID),), probe=False),
     "config-numeric-secret": Explanation(
         "smtp_pass or smtp_user is a number ('int' object has no attribute 'encode')", _START,
-        (C("numeric-secret", "YAML read an unquoted numeric password as a number.",
-           "Quote it: smtp_pass: \"123456\"."),), probe=False),
+        (C("numeric-secret", Kind.NUMERIC_SECRET),), probe=False),
     "config-bad-duration": Explanation(
         "A duration Synapse cannot parse (Bad duration suffix)", _START,
-        (C("duration", "validation_token_lifetime or notif_delay_before_mail is malformed.",
-           "Use a number with ms/s/m/h/d/w/y, e.g. 10m."),), probe=False),
+        (C("duration", Kind.BAD_DURATION),), probe=False),
     "config-email-other": Explanation(
         "Error in the email configuration", _START,
-        (C("config", "Synapse rejected an email: setting; the message says which.",
-           "Run `maildoctor check` on the config."),), probe=False),
+        (C("config", Kind.NO_START),), probe=False),
     "other": Explanation(
         "Sending failed with an unexpected exception", _500,
-        (C("unknown", "An exception maildoctor has no table entry for; see the excerpt.",
-           "Run `maildoctor probe` against the config."),)),
+        (C("unknown", Kind.UNKNOWN),)),
 }
