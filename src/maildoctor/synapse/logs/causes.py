@@ -94,7 +94,7 @@ _HANG_CAUSES = (
     C("implicit-tls-port", Kind.SPEAKS_TLS, at="connect", port="465"),
     C("force-tls-plain-port", Kind.SPEAKS_PLAIN),
     C("cert-untrusted", Kind.UNTRUSTED, at="tls", how="STARTTLS or implicit TLS",
-      what="self-signed, expired or from a CA the Synapse host does not trust"),
+      what="self-signed, expired or from a CA Synapse does not trust"),
     C("cert-name", Kind.NAME_MISMATCH),
     C("greeting-4xx", Kind.REPLY, at="greeting", reply="421 or 554"),
     C("tls-4xx", Kind.REPLY, at="starttls", reply="454 (TLS temporarily unavailable)"),
