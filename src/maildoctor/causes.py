@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from maildoctor import errors
 from maildoctor.replies import Blame
 
-__all__ = ["CAUSES", "Cause", "Kind", "cause_for", "cause_of_failure", "failure_kind"]
+__all__ = ["CAUSES", "NO_START", "Cause", "Kind", "cause_for", "cause_of_failure", "failure_kind"]
 
 
 class Kind:
@@ -105,7 +105,7 @@ _DELIVERED_THEN_REFUSED = (
     "Synapse gets its 250 and logs nothing wrong; the receiving server refuses the mail (a "
     "bounce may reach notif_from's mailbox) and the user never sees it.")
 _NO_MAIL = "Synapse sends no mail at all."
-_START = "Synapse refuses to start (exit 1)."
+NO_START = "Synapse refuses to start (exit 1)."
 _SEE_CHECK = "run `maildoctor check` on the config: its finding says what to change"
 _NO_LOGIN = ("Twisted cannot log in, so Synapse's send fails (AUTHRequiredError): it logs "
              "\"Error sending email\" and the client gets HTTP 500.")
@@ -332,9 +332,9 @@ CAUSES: tuple[Cause, ...] = (
       "{message}: Synapse has email off and sends no mail", _NO_MAIL, "{finding_fix}",
       defaults=(("finding_fix", _SEE_CHECK),)),
     C("no-start", "config", Kind.NO_START, None,
-      "Synapse will not start: {detail}", _START, "Fix the config error."),
+      "Synapse will not start: {detail}", NO_START, "Fix the config error."),
     C("no-start-finding", "config", Kind.CONFIG_FINDING, None,
-      "{message}", _START, "{finding_fix}", defaults=(("finding_fix", _SEE_CHECK),)),
+      "{message}", NO_START, "{finding_fix}", defaults=(("finding_fix", _SEE_CHECK),)),
     C("host-finding", "host", Kind.CONFIG_FINDING, None,
       "{message}", "{consequence}", "{finding_fix}", defaults=(
           ("finding_fix", _SEE_CHECK),
@@ -469,26 +469,26 @@ CAUSES: tuple[Cause, ...] = (
       "Read the failure logged after the retries; upgrade Synapse."),
     C("log-no-notif-from", "log", Kind.NOTIF_FROM_MISSING, None,
       "Any non-empty email: block turns on email verification, which needs notif_from (a "
-      "later config file may have replaced the whole block).", _START,
+      "later config file may have replaced the whole block).", NO_START,
       "Add `notif_from: \"%(app)s <noreply@example.org>\"` to the email: block.",
       "email.notif_from"),
     C("log-bad-notif-from", "log", Kind.NOTIF_FROM_INVALID, None,
-      "notif_from parses to an empty address.", _START,
+      "notif_from parses to an empty address.", NO_START,
       "Write it as `Name <address@domain>`.", "email.notif_from"),
     C("log-tls-flags", "log", Kind.TLS_FLAGS, None,
-      "force_tls or require_transport_security needs enable_tls on.", _START,
+      "force_tls or require_transport_security needs enable_tls on.", NO_START,
       "Remove enable_tls: false, or the other flag.", "email.enable_tls"),
     C("log-no-email", "log", Kind.REQUIRE_3PID, None,
-      "Registration requires an email address but there is no email: block.", _START,
+      "Registration requires an email address but there is no email: block.", NO_START,
       "Configure email: (`maildoctor init --provider NAME`)."),
     C("log-numeric-secret", "log", Kind.NUMERIC_SECRET, None,
-      "YAML read an unquoted numeric password as a number.", _START,
+      "YAML read an unquoted numeric password as a number.", NO_START,
       "Quote it: smtp_pass: \"123456\".", "email.smtp_pass"),
     C("log-duration", "log", Kind.BAD_DURATION, None,
-      "validation_token_lifetime or notif_delay_before_mail is malformed.", _START,
+      "validation_token_lifetime or notif_delay_before_mail is malformed.", NO_START,
       "Use a number with ms/s/m/h/d/w/y, e.g. 10m."),
     C("log-config", "log", Kind.NO_START, None,
-      "Synapse rejected an email: setting; the message says which.", _START,
+      "Synapse rejected an email: setting; the message says which.", NO_START,
       "Run `maildoctor check` on the config."),
     C("log-unknown", "log", Kind.UNKNOWN, None,
       "An exception maildoctor has no table entry for; see the excerpt.", _ERROR,

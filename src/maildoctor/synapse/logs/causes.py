@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from maildoctor.causes import Kind, cause_for
+from maildoctor.causes import NO_START, Kind, cause_for
 from maildoctor.replies import Blame
 
 __all__ = ["CAUSES", "CLIENT_500", "CRASH_HANG", "EFFECT_BY_MAIL", "MAIL_LABELS", "Cause",
@@ -88,7 +88,6 @@ EFFECT_BY_MAIL: dict[str, dict[str, str]] = {
 #: Names of the mail contexts, for effects that differ within one group.
 MAIL_LABELS = {"validation": "Validation mails", "notification": "Notification mails",
                "request": "Mails sent while handling a request"}
-_START = "Synapse refuses to start (exit 1)."
 
 _HANG_CAUSES = (
     C("implicit-tls-port", Kind.SPEAKS_TLS, at="connect", port="465"),
@@ -211,26 +210,26 @@ CAUSES: dict[str, Explanation] = {
     "smtp-timeout": Explanation(
         "No reply from the SMTP server (SMTPTimeoutError)", _500, (_HANG_CAUSES[8],)),
     "config-notif-from-missing": Explanation(
-        "email: is set but notif_from is missing", _START,
+        "email: is set but notif_from is missing", NO_START,
         (C("no-notif-from", Kind.NOTIF_FROM_MISSING),),
         probe=False),
     "config-notif-from-invalid": Explanation(
-        "notif_from has no address (Invalid notif_from address)", _START,
+        "notif_from has no address (Invalid notif_from address)", NO_START,
         (C("bad-notif-from", Kind.NOTIF_FROM_INVALID),), probe=False),
     "config-tls-flags": Explanation(
-        "force_tls / require_transport_security with enable_tls off", _START,
+        "force_tls / require_transport_security with enable_tls off", NO_START,
         (C("tls-flags", Kind.TLS_FLAGS),), probe=False),
     "config-require-3pid": Explanation(
-        "registrations_require_3pid demands email, but email is not configured", _START,
+        "registrations_require_3pid demands email, but email is not configured", NO_START,
         (C("no-email", Kind.REQUIRE_3PID),), probe=False),
     "config-numeric-secret": Explanation(
-        "smtp_pass or smtp_user is a number ('int' object has no attribute 'encode')", _START,
+        "smtp_pass or smtp_user is a number ('int' object has no attribute 'encode')", NO_START,
         (C("numeric-secret", Kind.NUMERIC_SECRET),), probe=False),
     "config-bad-duration": Explanation(
-        "A duration Synapse cannot parse (Bad duration suffix)", _START,
+        "A duration Synapse cannot parse (Bad duration suffix)", NO_START,
         (C("duration", Kind.BAD_DURATION),), probe=False),
     "config-email-other": Explanation(
-        "Error in the email configuration", _START,
+        "Error in the email configuration", NO_START,
         (C("config", Kind.NO_START),), probe=False),
     "other": Explanation(
         "Sending failed with an unexpected exception", _500,
