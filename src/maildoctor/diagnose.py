@@ -99,7 +99,7 @@ class Evidence:
     def typo_for(self, key: str) -> Diagnostic | None:
         """The MD101 finding that suggests ``key`` (e.g. the `smpt_pass` line)."""
         for d in self.findings:
-            if d.code == "MD101" and f"`{key}`" in d.message.split("mean", 1)[-1]:
+            if d.code == "MD101" and key in d.suggests:
                 return d
         return None
 

@@ -110,6 +110,9 @@ class Diagnostic:
     consequence: str = ""
     fix: Fix | None = None
     locations: tuple[Location, ...] = field(default_factory=tuple)
+    #: The keys a finding suggests instead of the one written (MD101's did-you-mean), so
+    #: that the probe and explain ask "is this the misspelt smtp_pass?" without reading words.
+    suggests: tuple[str, ...] = ()
 
     @property
     def location(self) -> Location | None:

@@ -148,6 +148,7 @@ class LintContext:
         at: str = "key",
         locations: tuple[Location, ...] | None = None,
         severity: Severity | None = None,
+        suggests: tuple[str, ...] = (),
     ) -> Diagnostic:
         r = RULES[code]
         locs = locations if locations is not None else (self.loc(path, at=at) if path else ())
@@ -159,6 +160,7 @@ class LintContext:
             consequence=consequence,
             fix=fix,
             locations=locs,
+            suggests=suggests,
         )
 
 

@@ -94,6 +94,7 @@ def unknown_email_key(ctx: LintContext) -> Iterator[Diagnostic]:
         misplaced = schema.MISPLACED.get(name)
         synonym = schema.SYNONYMS.get(name)
         suggestions = schema.suggest(name, ctx.version)
+        suggests: tuple[str, ...] = ()
         if misplaced is not None:
             target = ""
             message = f"`{name}` is not an email option: {misplaced.reason}"
@@ -106,11 +107,13 @@ def unknown_email_key(ctx: LintContext) -> Iterator[Diagnostic]:
             message = (f"`{name}` is not a Synapse option; did you mean `{target}`? "
                        f"({synonym.reason})")
             fix = _rename_fix(ctx, name, target, safe=target in PLAIN_RENAMES)
+            suggests = (target,)
         elif suggestions:
             target = suggestions[0]
             others = "".join(f" or `{s}`" for s in suggestions[1:])
             message = f"unknown key `{name}` under email:; did you mean `{target}`{others}?"
             fix = _rename_fix(ctx, name, target, safe=len(suggestions) == 1)
+            suggests = tuple(suggestions)
         else:
             target = ""
             message = f"unknown key `{name}` under email:"
@@ -119,7 +122,8 @@ def unknown_email_key(ctx: LintContext) -> Iterator[Diagnostic]:
         consequence = IGNORED
         if target and not ctx.has(target):
             consequence += " " + missing_consequence(ctx, target)
-        yield ctx.diag("MD101", message, consequence=consequence, fix=fix, path=("email", key))
+        yield ctx.diag("MD101", message, consequence=consequence, fix=fix, path=("email", key),
+                       suggests=suggests)
 
 
 @rule("MD102", "nonexistent-option", Severity.ERROR,

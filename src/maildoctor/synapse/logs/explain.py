@@ -42,6 +42,7 @@ class ConfigFinding:
     file: str | None = None
     line: int | None = None
     fix: str | None = None
+    suggests: tuple[str, ...] = ()  # the keys it suggests instead (MD101's did-you-mean)
 
     @property
     def where(self) -> str:
@@ -71,10 +72,10 @@ class ConfigFacts:
     provider_hint: Callable[[int, str], str | None] | None = None
     provider_name: str | None = None
 
-    def get(self, code: str, about: str | None = None) -> ConfigFinding | None:
-        """The first finding ``code``; with ``about``, one naming the key `about`."""
+    def get(self, code: str, suggesting: str | None = None) -> ConfigFinding | None:
+        """The first finding ``code``; with ``suggesting``, one that suggests that key."""
         for finding in self.findings:
-            if finding.code == code and (about is None or f"`{about}`" in finding.message):
+            if finding.code == code and (suggesting is None or suggesting in finding.suggests):
                 return finding
         return None
 
@@ -91,7 +92,8 @@ class ConfigFacts:
             findings.append(ConfigFinding(
                 diag.code, redact(diag.message), loc.file if loc else None,
                 loc.line if loc else None,
-                redact(diag.fix.message) if diag.fix is not None else None))
+                redact(diag.fix.message) if diag.fix is not None else None,
+                tuple(diag.suggests)))
         s = result.settings
         port = s.smtp_port if type(s.smtp_port) is int else None
         if isinstance(s.smtp_port, str) and s.smtp_port.strip().isdigit():
