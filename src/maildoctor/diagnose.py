@@ -217,7 +217,7 @@ def explain_no_start(ev: Evidence) -> Diagnosis | None:
     replaced = ev.finding("MD002")
     blocker = replaced if replaced is not None and "notif_from" in replaced.consequence else None
     blocker = blocker or next((d for d in ev.findings if d.severity is Severity.ERROR
-                               and d.consequence.startswith("Synapse does not start")), None)
+                               and d.stops_synapse), None)
     if blocker is not None:
         return _from_table(ev, "config", Kind.CONFIG_FINDING, key=_path(blocker),
                            finding=blocker, **_said(blocker))

@@ -95,6 +95,11 @@ class Fix:
         }
 
 
+#: How a finding's consequence begins when Synapse refuses to start with that config: rules
+#: write it from here, and :attr:`Diagnostic.stops_synapse` reads it.
+NO_START_PREFIX = "Synapse does not start"
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     """One finding.
@@ -113,6 +118,11 @@ class Diagnostic:
     #: The keys a finding suggests instead of the one written (MD101's did-you-mean), so
     #: that the probe and explain ask "is this the misspelt smtp_pass?" without reading words.
     suggests: tuple[str, ...] = ()
+
+    @property
+    def stops_synapse(self) -> bool:
+        """Synapse refuses to start with this finding's config (said by its consequence)."""
+        return self.consequence.startswith(NO_START_PREFIX)
 
     @property
     def location(self) -> Location | None:

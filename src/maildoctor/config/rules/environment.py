@@ -17,7 +17,7 @@ from maildoctor.config.environment import Installation, Network
 from maildoctor.config.rules import LintContext, rule
 from maildoctor.config.schema.model import Version, parse_version
 from maildoctor.config.schema.runtime import TWISTED_FACTS
-from maildoctor.diagnostics import Diagnostic, Fix, Location, Severity
+from maildoctor.diagnostics import NO_START_PREFIX, Diagnostic, Fix, Location, Severity
 from maildoctor.hosts import is_loopback
 
 
@@ -60,7 +60,7 @@ def synapse_requirement_unmet(ctx: LintContext) -> Iterator[Diagnostic]:
         yield ctx.diag(
             "MD601",
             f"Synapse {inst.synapse} needs {unmet.wanted}, but {have} (in {inst.python})",
-            consequence=f"Synapse does not start: its dependency check prints \"{said}\" "
+            consequence=f"{NO_START_PREFIX}: its dependency check prints \"{said}\" "
                         "and exits before serving anything",
             fix=Fix(f"in Synapse's environment: {inst.python} -m pip install "
                     f"'{unmet.wanted}' (or reinstall matrix-synapse, which pulls its "

@@ -14,7 +14,15 @@ from maildoctor.config import schema
 from maildoctor.config.load import dotted
 from maildoctor.config.rules import LintContext, rule
 from maildoctor.config.schema.data import NOTIF_FROM_MISSING_LINE
-from maildoctor.diagnostics import Applicability, Diagnostic, Edit, Fix, Location, Severity
+from maildoctor.diagnostics import (
+    NO_START_PREFIX,
+    Applicability,
+    Diagnostic,
+    Edit,
+    Fix,
+    Location,
+    Severity,
+)
 
 IGNORED = ("Synapse ignores this key without a warning (its config check still says "
            "'Config parses OK!').")
@@ -291,7 +299,7 @@ def email_not_mapping(ctx: LintContext) -> Iterator[Diagnostic]:
     yield ctx.diag(
         "MD107",
         f"email: is a {kind}, not a mapping of settings",
-        consequence=f"Synapse does not start: AttributeError: '{kind}' object has no "
+        consequence=f"{NO_START_PREFIX}: AttributeError: '{kind}' object has no "
                     "attribute 'get'.",
         fix=Fix("Write each setting as `key: value` indented under `email:` (no leading `- `).",
                 Applicability.DISPLAY_ONLY),

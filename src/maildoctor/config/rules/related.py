@@ -13,9 +13,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from maildoctor.config.rules import LintContext, rule
-from maildoctor.diagnostics import Applicability, Diagnostic, Edit, Fix, Location, Severity
+from maildoctor.diagnostics import (
+    NO_START_PREFIX,
+    Applicability,
+    Diagnostic,
+    Edit,
+    Fix,
+    Location,
+    Severity,
+)
 
-NO_START = "Synapse does not start: Error in configuration"
+NO_START = f"{NO_START_PREFIX}: Error in configuration"
 
 def _legacy_template_keys() -> dict[str, str]:
     """Legacy email keys naming template files -> the file Synapse uses by default."""
@@ -193,7 +201,7 @@ def template_file_missing(ctx: LintContext) -> Iterator[Diagnostic]:
             continue
         yield ctx.diag(
             "MD506", f"{key} names {name!r}, which is in no template directory",
-            consequence=f"Synapse does not start: jinja2.exceptions.TemplateNotFound: {name}",
+            consequence=f"{NO_START_PREFIX}: jinja2.exceptions.TemplateNotFound: {name}",
             fix=Fix(f"Put {name} in templates.custom_template_directory, or delete `{key}` to "
                     "use the default.", Applicability.DISPLAY_ONLY),
             path=("email", key), at="value")
@@ -319,7 +327,7 @@ def template_syntax_error(ctx: LintContext) -> Iterator[Diagnostic]:
         file = finding.file or finding.name
         yield ctx.diag(
             "MD511", f"template {finding.name}: {finding.message.split(' (Synapse')[0]}",
-            consequence="Synapse does not start: jinja2.exceptions.TemplateSyntaxError in "
+            consequence=f"{NO_START_PREFIX}: jinja2.exceptions.TemplateSyntaxError in "
                         f"{finding.name}"
                         + (f" line {finding.line}" if finding.line else ""),
             fix=Fix(f"Correct the template ({file}), then run `maildoctor templates check`.",

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from maildoctor.config.rules import LintContext, rule
 from maildoctor.config.schema.releases import RELEASE_FACTS
 from maildoctor.config.settings import truthy
-from maildoctor.diagnostics import Diagnostic, Fix, Severity
+from maildoctor.diagnostics import NO_START_PREFIX, Diagnostic, Fix, Severity
 
 
 @rule("MD110", "old-release-startup-check", Severity.ERROR,
@@ -39,7 +39,7 @@ def old_release_startup_check(ctx: LintContext) -> Iterator[Diagnostic]:
         yield ctx.diag(
             "MD110",
             f"Synapse {ctx.version} requires {keys} when email.{fact.when} is on",
-            consequence=f"Synapse does not start: {fact.said.format(keys=keys)} "
+            consequence=f"{NO_START_PREFIX}: {fact.said.format(keys=keys)} "
                         f"(releases {fact.since} to before {fact.until}; source: {fact.source})",
             fix=Fix(fact.fix),
             path=("email", fact.when),

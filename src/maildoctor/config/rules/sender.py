@@ -17,9 +17,9 @@ from maildoctor.addresses import is_plain_address
 from maildoctor.config import schema
 from maildoctor.config.rules import LintContext, rule
 from maildoctor.config.schema.data import NOTIF_FROM_MISSING_LINE
-from maildoctor.diagnostics import Applicability, Diagnostic, Edit, Fix, Severity
+from maildoctor.diagnostics import NO_START_PREFIX, Applicability, Diagnostic, Edit, Fix, Severity
 
-PARTIAL_BLOCK = f"Synapse does not start: Error in configuration: {NOTIF_FROM_MISSING_LINE}"
+PARTIAL_BLOCK = f"{NO_START_PREFIX}: Error in configuration: {NOTIF_FROM_MISSING_LINE}"
 EXAMPLE_FROM = "Your Friendly %(app)s homeserver <noreply@example.org>"
 SEND_FAILS = ('Every mail fails: the client gets 500 M_UNKNOWN "An error was encountered when '
               'sending the email"')
@@ -81,14 +81,14 @@ def notif_from_invalid(ctx: LintContext) -> Iterator[Diagnostic]:
     if not isinstance(value, str):
         yield ctx.diag(
             "MD402", f"notif_from is a {type(value).__name__}, not text",
-            consequence="Synapse does not start (a traceback while reading notif_from).",
+            consequence=f"{NO_START_PREFIX} (a traceback while reading notif_from).",
             fix=Fix(f'Write notif_from as text: "{EXAMPLE_FROM}".', Applicability.DISPLAY_ONLY),
             path=("email", "notif_from"), at="value")
         return
     if parseaddr(value)[1] == "":
         yield ctx.diag(
             "MD402", f"notif_from {value!r} contains no e-mail address",
-            consequence="Synapse does not start: RuntimeError: Invalid notif_from address",
+            consequence=f"{NO_START_PREFIX}: RuntimeError: Invalid notif_from address",
             fix=Fix(f'Write it as "Name <address>", e.g. "{EXAMPLE_FROM}".',
                     Applicability.DISPLAY_ONLY),
             path=("email", "notif_from"), at="value")
@@ -241,7 +241,7 @@ def subjects_not_mapping(ctx: LintContext) -> Iterator[Diagnostic]:
     kind = type(value).__name__
     yield ctx.diag(
         "MD406", f"email.subjects is a {kind}, not a mapping of subject names to texts",
-        consequence=f"Synapse does not start: AttributeError: '{kind}' object has no attribute ...",
+        consequence=f"{NO_START_PREFIX}: AttributeError: '{kind}' object has no attribute ...",
         fix=Fix("Write `subjects:` with `password_reset: ...` style entries under it.",
                 Applicability.DISPLAY_ONLY),
         path=("email", "subjects"), at="value")

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from maildoctor.config import schema
 from maildoctor.config.rules import LintContext, rule
-from maildoctor.diagnostics import Applicability, Diagnostic, Edit, Fix, Severity
+from maildoctor.diagnostics import NO_START_PREFIX, Applicability, Diagnostic, Edit, Fix, Severity
 from maildoctor.hosts import is_loopback
 
 HANG = ("The request hangs: Synapse logs 'Sending email to ...' and nothing else, and the "
@@ -60,7 +60,7 @@ def force_tls_needs_enable_tls(ctx: LintContext) -> Iterator[Diagnostic]:
     if ctx.has("force_tls") and s.implicit_tls and not s.starttls_enabled:
         yield ctx.diag(
             "MD301", "force_tls is on but enable_tls is off",
-            consequence="Synapse does not start: Error in configuration at 'email.force_tls': "
+            consequence=f"{NO_START_PREFIX}: Error in configuration at 'email.force_tls': "
                         "email.force_tls requires email.enable_tls to be true",
             fix=Fix("Delete `enable_tls: false` (implicit TLS needs TLS enabled).",
                     Applicability.SAFE,
@@ -78,7 +78,7 @@ def require_tls_needs_enable_tls(ctx: LintContext) -> Iterator[Diagnostic]:
     if ctx.has("require_transport_security") and s.require_tls and not s.starttls_enabled:
         yield ctx.diag(
             "MD302", "require_transport_security is on but enable_tls is off",
-            consequence="Synapse does not start: Error in configuration at "
+            consequence=f"{NO_START_PREFIX}: Error in configuration at "
                         "'email.require_transport_security': email.require_transport_security "
                         "requires email.enable_tls to be true",
             fix=Fix("Delete `enable_tls: false`, or turn require_transport_security off.",

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from maildoctor.config.rules import LintContext, rule
-from maildoctor.diagnostics import Applicability, Diagnostic, Edit, Fix, Severity
+from maildoctor.diagnostics import NO_START_PREFIX, Applicability, Diagnostic, Edit, Fix, Severity
 from maildoctor.secrets import MASK
 
 BOOL_KEYS = ("force_tls", "enable_tls", "require_transport_security", "enable_notifs",
@@ -165,7 +165,7 @@ def non_string_secret(ctx: LintContext) -> Iterator[Diagnostic]:
             "MD203",
             f"`{key}` is read as a{'n' if kind[0] in 'aeiou' else ''} {kind}, not a string"
             + (changed if key == "smtp_user" else ""),
-            consequence=f"Synapse does not start: AttributeError: '{kind}' object has no "
+            consequence=f"{NO_START_PREFIX}: AttributeError: '{kind}' object has no "
                         "attribute 'encode'.",
             fix=Fix(f"Put {what} in single quotes, exactly as written.", Applicability.SAFE,
                     (Edit("quote-value", ctx.file_of(("email", key)), f"email.{key}", raw),)),
@@ -384,7 +384,7 @@ def bad_duration(ctx: LintContext) -> Iterator[Diagnostic]:
         value = ctx.email[key]
         yield ctx.diag(
             "MD207", f"`{key}` is {value!r}, which is not a duration",
-            consequence=f"Synapse does not start: TypeError: Bad duration suffix ... ({key}).",
+            consequence=f"{NO_START_PREFIX}: TypeError: Bad duration suffix ... ({key}).",
             fix=Fix("Write a number with a unit, e.g. 10m, 1h or 2d.", Applicability.DISPLAY_ONLY),
             path=("email", key), at="value",
         )
